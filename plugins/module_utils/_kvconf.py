@@ -1,0 +1,179 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the openiscsi.initiator collection: no compatibility promise outside it.
+"""The one parser/renderer for open-iscsi's ``key = value`` files.
+
+iscsid.conf, node records (``# BEGIN RECORD`` ... ``# END RECORD``), iface records and send_targets records all use
+the same line format: ``key = value``, ``#`` comments, blank lines.  :class:`KVFile` keeps every line as it was read
+(comments, spacing, ordering, line endings, a missing final newline) and changes only the lines it is asked to, so a
+parse followed by a render with no change gives back the input byte for byte.
+
+Pure Python, standard library only, no ansible import.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A key as open-iscsi writes it: node.conn[0].timeo.login_timeout, iface.iscsi_ifacename, discovery.sendtargets.x ...
+KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*\Z")
+_ACTIVE_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*)(?P<sep>[ \t]*=[ \t]*)"
+                        r"(?P<value>.*?)(?P<trail>[ \t]*)(?P<eol>\r?\n)?\Z", re.S)
+_COMMENTED_RE = re.compile(r"^(?P<indent>[ \t]*)#[ \t]*(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*)[ \t]*=[ \t]*"
+                           r"(?P<value>.*?)[ \t]*(?P<eol>\r?\n)?\Z", re.S)
+
+
+class _Line:
+    __slots__ = ("raw", "key", "value", "commented")
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.key = None
+        self.value = None
+        self.commented = False
+        m = _ACTIVE_RE.match(raw)
+        if m:
+            self.key = m.group("key")
+            self.value = m.group("value")
+            return
+        m = _COMMENTED_RE.match(raw)
+        if m:
+            self.key = m.group("key")
+            self.value = m.group("value")
+            self.commented = True
+
+    @property
+    def active(self):
+        return self.key is not None and not self.commented
+
+    @property
+    def eol(self):
+        if self.raw.endswith("\r\n"):
+            return "\r\n"
+        if self.raw.endswith("\n"):
+            return "\n"
+        return ""
+
+
+def check_key(key):
+    """Raise ValueError unless *key* can be written as a key of these files."""
+    if not isinstance(key, str) or not KEY_RE.match(key):
+        raise ValueError("invalid key %r: keys are letters, digits and . _ - [ ] only" % (key,))
+
+
+def check_value(value):
+    """Raise ValueError unless *value* can be written on one line."""
+    if not isinstance(value, str):
+        raise ValueError("value must be a string")
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise ValueError("value must not contain a newline or NUL byte")
+    if value != value.strip(" \t"):
+        raise ValueError("value must not start or end with white space (open-iscsi strips it)")
+
+
+class KVFile:
+    """A ``key = value`` file kept line by line."""
+
+    def __init__(self, lines=None):
+        self._lines = list(lines or [])
+
+    @classmethod
+    def parse(cls, text):
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "surrogateescape")
+        return cls([_Line(raw) for raw in text.splitlines(True)])
+
+    # ----------------------------------------------------------------- reading
+    def get(self, key, default=None):
+        """The effective value of *key*: its last active line (later lines win, as in open-iscsi)."""
+        value = default
+        for line in self._lines:
+            if line.active and line.key == key:
+                value = line.value
+        return value
+
+    def __contains__(self, key):
+        return any(line.active and line.key == key for line in self._lines)
+
+    def items(self):
+        """Active ``(key, value)`` pairs in file order (duplicates included)."""
+        return [(line.key, line.value) for line in self._lines if line.active]
+
+    def as_dict(self):
+        """Effective values: the last active line of each key wins."""
+        return dict(self.items())
+
+    def duplicates(self):
+        """Keys that have more than one active line."""
+        seen, dups = set(), []
+        for key, _value in self.items():
+            if key in seen and key not in dups:
+                dups.append(key)
+            seen.add(key)
+        return dups
+
+    def commented_value(self, key):
+        """The value of the first commented-out ``# key = value`` line (a shipped default), or None."""
+        for line in self._lines:
+            if line.commented and line.key == key:
+                return line.value
+        return None
+
+    # ----------------------------------------------------------------- writing
+    def set(self, key, value, replace_commented=False, before=None):
+        """Make *key*'s effective value *value*.  Returns True when a line changed.
+
+        The last active line of the key is edited in place (indentation and separator kept).  With no active line,
+        *replace_commented* puts the setting in place of the first ``# key = ...`` comment line; otherwise the line
+        is inserted before the first line whose raw text starts with *before* (e.g. ``# END RECORD``) or appended.
+        """
+        check_key(key)
+        check_value(value)
+        last = None
+        for idx, line in enumerate(self._lines):
+            if line.active and line.key == key:
+                last = idx
+        if last is not None:
+            line = self._lines[last]
+            if line.value == value:
+                return False
+            m = _ACTIVE_RE.match(line.raw)
+            raw = "%s%s%s%s%s%s" % (m.group("indent"), key, m.group("sep"), value, m.group("trail"), m.group("eol") or "")
+            self._lines[last] = _Line(raw)
+            return True
+        if replace_commented:
+            for idx, line in enumerate(self._lines):
+                if line.commented and line.key == key:
+                    m = _COMMENTED_RE.match(line.raw)
+                    self._lines[idx] = _Line("%s%s = %s%s" % (m.group("indent"), key, value, line.eol))
+                    return True
+        eol = self._eol()
+        new = _Line("%s = %s%s" % (key, value, eol))
+        if before is not None:
+            for idx, line in enumerate(self._lines):
+                if line.raw.startswith(before):
+                    self._lines.insert(idx, new)
+                    return True
+        if self._lines and not self._lines[-1].eol:
+            last_line = self._lines[-1]
+            self._lines[-1] = _Line(last_line.raw + eol)
+        self._lines.append(new)
+        return True
+
+    def remove(self, key):
+        """Delete every active line of *key*.  Returns True when a line went."""
+        check_key(key)
+        kept = [line for line in self._lines if not (line.active and line.key == key)]
+        changed = len(kept) != len(self._lines)
+        self._lines = kept
+        return changed
+
+    def render(self):
+        return "".join(line.raw for line in self._lines)
+
+    def _eol(self):
+        for line in self._lines:
+            if line.eol:
+                return line.eol
+        return "\n"
