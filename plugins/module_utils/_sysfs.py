@@ -1,0 +1,357 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the openiscsi.initiator collection: no compatibility promise outside it.
+"""The collection's one reader of the kernel's iSCSI sysfs tree.
+
+Everything is read from files under ``<root>/sys`` (and ``<root>/dev/disk/by-path`` for the persistent device links):
+no subprocess, no iscsiadm, no iscsid.  ``root`` is ``/`` on a managed host and a captured fixture tree in tests.
+
+Layout read (drivers/scsi/scsi_transport_iscsi.c)::
+
+    sys/class/iscsi_session/sessionN -> ../../devices/<...>/hostH/sessionN/iscsi_session/sessionN
+    sys/devices/<...>/hostH/sessionN/connectionN:C/iscsi_connection/connectionN:C
+    sys/devices/<...>/hostH/sessionN/targetH:B:T/H:B:T:L/{state,vendor,model,block/sdX}
+    sys/class/iscsi_host/hostH, sys/class/scsi_host/hostH/proc_name
+
+The scan is tolerant by design, because sysfs changes under the reader's feet:
+
+* a session (or connection, or LUN) that vanishes between listing and reading is skipped (ENOENT/ENOTDIR);
+* an attribute that cannot be read (EACCES on CHAP fields without CAP_SYS_ADMIN, ENOTCONN on the address of a
+  connection that is down, EIO, ...) is ``None``;
+* an attribute missing on an older kernel is ``None``;
+* the kernel's ``(null)`` for unset strings is ``None``.
+
+Results are plain dicts (JSON-ready for module return values).  Each level is built by one small function
+(:func:`read_session`, :func:`read_connection`, :func:`read_host`, :func:`read_device`) so that callers -- the
+``info`` module, ``initiator_name``'s live-session guard, the health checker -- share one reader and extend it by
+adding keys, never by writing a second one.
+
+Pure Python, standard library only, no ansible import.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+
+SESSION_CLASS = "sys/class/iscsi_session"
+CONNECTION_CLASS = "sys/class/iscsi_connection"
+ISCSI_HOST_CLASS = "sys/class/iscsi_host"
+SCSI_HOST_CLASS = "sys/class/scsi_host"
+BY_PATH_DIR = "dev/disk/by-path"
+
+SESSION_RE = re.compile(r"session(\d+)\Z")
+CONNECTION_RE = re.compile(r"connection(\d+):(\d+)\Z")
+HOST_RE = re.compile(r"host(\d+)\Z")
+TARGET_RE = re.compile(r"target\d+:\d+:\d+\Z")
+HCTL_RE = re.compile(r"(\d+):(\d+):(\d+):(\d+)\Z")
+
+# Session states as the kernel spells them (iscsi_session_state_names).
+LOGGED_IN = "LOGGED_IN"
+FAILED = "FAILED"
+FREE = "FREE"
+
+# Transports whose hosts are created by software (parent is a platform device), not by an offload HBA.
+SOFTWARE_TRANSPORTS = ("iscsi_tcp", "ib_iser")
+
+# Errors that mean "the object is gone" rather than "this attribute is unreadable".
+_GONE = (errno.ENOENT, errno.ENOTDIR, errno.ENODEV)
+
+
+class Vanished(Exception):
+    """The sysfs object being read went away during the scan."""
+
+
+# --------------------------------------------------------------------------------------------------- primitives
+def sys_join(root, *parts):
+    """``root`` joined with a sysfs-relative path (``parts`` never start with ``/``)."""
+    return os.path.join(root or "/", *[p.lstrip("/") for p in parts])
+
+
+def read_attr(path):
+    """One attribute's value without the trailing newline; ``None`` when unreadable, missing or ``(null)``."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(65536)
+    except OSError:
+        return None
+    value = data.decode("utf-8", "replace").rstrip("\n").rstrip("\0")
+    if value == "(null)":
+        return None
+    return value
+
+
+def read_attrs(directory, names):
+    """``{name: read_attr(directory/name)}`` for each of *names*."""
+    return dict((name, read_attr(os.path.join(directory, name))) for name in names)
+
+
+def to_int(value):
+    """``int(value)`` or ``None`` for ``None``/non-numbers (``off``, ``<empty>``, garbage)."""
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def list_dir(path):
+    """Sorted entries of *path*; ``[]`` when it does not exist or cannot be read."""
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def _natural_key(name):
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def exists_dir(path):
+    return os.path.isdir(path)
+
+
+# --------------------------------------------------------------------------------------------------- sessions
+SESSION_ATTRS = (
+    "state", "target_state", "targetname", "targetalias", "tpgt", "ifacename", "initiatorname",
+    "recovery_tmo", "abort_tmo", "lu_reset_tmo", "tgt_reset_tmo", "creator", "isid", "tsid", "target_id",
+    "erl", "boot_root", "boot_nic", "boot_target",
+)
+SESSION_INT_ATTRS = ("tpgt", "abort_tmo", "lu_reset_tmo", "tgt_reset_tmo", "creator", "tsid", "target_id", "erl")
+
+CONNECTION_ATTRS = (
+    "state", "persistent_address", "persistent_port", "address", "port", "local_port",
+    "ping_tmo", "recv_tmo", "header_digest", "data_digest", "max_recv_dlength", "max_xmit_dlength",
+)
+CONNECTION_INT_ATTRS = ("persistent_port", "port", "local_port", "ping_tmo", "recv_tmo",
+                        "max_recv_dlength", "max_xmit_dlength")
+
+HOST_ATTRS = ("netdev", "hwaddress", "ipaddress", "initiatorname", "port_state", "port_speed")
+
+DEVICE_ATTRS = ("state", "vendor", "model", "rev", "type")
+
+
+def list_session_names(root="/"):
+    """``['session1', 'session3', ...]`` in numeric order."""
+    names = [n for n in list_dir(sys_join(root, SESSION_CLASS)) if SESSION_RE.match(n)]
+    return sorted(names, key=_natural_key)
+
+
+def session_sysfs_dir(root, name):
+    """The real (symlink-resolved) class directory of session *name*, or ``None`` when it is gone."""
+    real = os.path.realpath(sys_join(root, SESSION_CLASS, name))
+    return real if exists_dir(real) else None
+
+
+def _rel(root, path):
+    """*path* shown as seen from inside *root* (``/sys/devices/...``)."""
+    base = os.path.realpath(root or "/")
+    if base == "/":
+        return path
+    if path == base or path.startswith(base + os.sep):
+        return "/" + os.path.relpath(path, base)
+    return path
+
+
+def parse_recovery_tmo(value):
+    """recovery_tmo as an int of seconds; ``None`` for ``off`` (-1: never time out) or unreadable."""
+    if value is None or value.strip() == "off":
+        return None
+    return to_int(value)
+
+
+def read_session(root, name, by_path=None):
+    """One session dict, or raise :class:`Vanished`.  *by_path* maps block names to their by-path links."""
+    match = SESSION_RE.match(name)
+    if not match:
+        raise ValueError("not a session name: %r" % (name,))
+    class_dir = session_sysfs_dir(root, name)
+    if class_dir is None:
+        raise Vanished(name)
+    raw = read_attrs(class_dir, SESSION_ATTRS)
+    # The session device directory (hostH/sessionN) holds the connections and the SCSI targets.
+    dev_dir = os.path.dirname(os.path.dirname(class_dir))
+    session = {
+        "sid": int(match.group(1)),
+        "name": name,
+        "path": _rel(root, dev_dir),
+        "state": raw["state"],
+        "target_state": raw["target_state"],
+        "targetname": raw["targetname"],
+        "targetalias": raw["targetalias"],
+        "tpgt": to_int(raw["tpgt"]),
+        "ifacename": raw["ifacename"],
+        "initiatorname": raw["initiatorname"],
+        "recovery_tmo": parse_recovery_tmo(raw["recovery_tmo"]),
+        "recovery_tmo_raw": raw["recovery_tmo"],
+        "abort_tmo": to_int(raw["abort_tmo"]),
+        "lu_reset_tmo": to_int(raw["lu_reset_tmo"]),
+        "tgt_reset_tmo": to_int(raw["tgt_reset_tmo"]),
+        "creator": to_int(raw["creator"]),
+        "isid": raw["isid"],
+        "tsid": to_int(raw["tsid"]),
+        "target_id": to_int(raw["target_id"]),
+        "erl": to_int(raw["erl"]),
+        "boot": bool(raw["boot_root"] or raw["boot_nic"] or raw["boot_target"]),
+    }
+    session["connections"] = read_connections(root, dev_dir, session["sid"])
+    session["host"] = read_host(root, host_name_of(dev_dir))
+    session["devices"] = read_devices(dev_dir, by_path)
+    if not exists_dir(class_dir):
+        # Read everything, then found the session gone: what we read may be half empty.  Skip it.
+        raise Vanished(name)
+    return session
+
+
+def host_name_of(dev_dir):
+    """``hostH`` from a session device path ``.../hostH/sessionN``; ``None`` when the path is not of that shape."""
+    parent = os.path.basename(os.path.dirname(dev_dir))
+    return parent if HOST_RE.match(parent) else None
+
+
+# --------------------------------------------------------------------------------------------------- connections
+def read_connections(root, dev_dir, sid):
+    """The connections of session *sid*: from its device directory, else from the iscsi_connection class."""
+    found = []
+    for entry in list_dir(dev_dir):
+        m = CONNECTION_RE.match(entry)
+        if m and int(m.group(1)) == sid:
+            found.append((int(m.group(2)), os.path.join(dev_dir, entry, "iscsi_connection", entry)))
+    if not found:
+        prefix = "connection%d:" % sid
+        class_dir = sys_join(root, CONNECTION_CLASS)
+        for entry in list_dir(class_dir):
+            m = CONNECTION_RE.match(entry)
+            if m and entry.startswith(prefix):
+                found.append((int(m.group(2)), os.path.join(class_dir, entry)))
+    conns = []
+    for cid, path in sorted(found):
+        conn = read_connection(path, cid)
+        if conn is not None:
+            conns.append(conn)
+    return conns
+
+
+def read_connection(path, cid):
+    """One connection dict, or ``None`` when it vanished."""
+    if not exists_dir(path):
+        return None
+    raw = read_attrs(path, CONNECTION_ATTRS)
+    conn = {"cid": cid}
+    for key in CONNECTION_ATTRS:
+        conn[key] = to_int(raw[key]) if key in CONNECTION_INT_ATTRS else raw[key]
+    return conn
+
+
+# --------------------------------------------------------------------------------------------------- hosts
+def read_host(root, host_name):
+    """The SCSI/iSCSI host dict of *host_name* (``hostH``); fields ``None`` when unknown."""
+    host = {"name": host_name, "number": None, "proc_name": None, "software": None}
+    for key in HOST_ATTRS:
+        host[key] = None
+    if not host_name:
+        return host
+    host["number"] = int(HOST_RE.match(host_name).group(1))
+    host.update(read_attrs(sys_join(root, ISCSI_HOST_CLASS, host_name), HOST_ATTRS))
+    proc_name = read_attr(sys_join(root, SCSI_HOST_CLASS, host_name, "proc_name"))
+    host["proc_name"] = proc_name
+    if proc_name:
+        host["software"] = proc_name in SOFTWARE_TRANSPORTS
+    else:
+        # Software transports hang their hosts off a platform device; offload HBAs sit under their PCI function.
+        real = os.path.realpath(sys_join(root, ISCSI_HOST_CLASS, host_name))
+        host["software"] = ("%sdevices%splatform%s" % (os.sep, os.sep, os.sep)) in real if exists_dir(real) else None
+    return host
+
+
+# --------------------------------------------------------------------------------------------------- devices
+def read_by_path(root="/"):
+    """``{'sdb': ['/dev/disk/by-path/ip-...-lun-1'], ...}`` from the udev links under ``<root>/dev/disk/by-path``."""
+    links = {}
+    directory = sys_join(root, BY_PATH_DIR)
+    for entry in list_dir(directory):
+        try:
+            target = os.readlink(os.path.join(directory, entry))
+        except OSError:
+            continue
+        links.setdefault(os.path.basename(target), []).append("/dev/disk/by-path/" + entry)
+    return links
+
+
+def read_devices(dev_dir, by_path=None):
+    """The LUNs below a session device directory, in H:C:T:L order."""
+    luns = []
+    for target in list_dir(dev_dir):
+        if not TARGET_RE.match(target):
+            continue
+        tdir = os.path.join(dev_dir, target)
+        for entry in list_dir(tdir):
+            if HCTL_RE.match(entry):
+                luns.append(os.path.join(tdir, entry))
+    devices = []
+    for path in sorted(luns, key=lambda p: _natural_key(os.path.basename(p))):
+        dev = read_device(path, by_path)
+        if dev is not None:
+            devices.append(dev)
+    return devices
+
+
+def read_device(path, by_path=None):
+    """One LUN dict (``hctl``, ``lun``, ``state``, ``vendor``, ``model``, ``block``, ``by_path``...), or ``None``."""
+    if not exists_dir(path):
+        return None
+    hctl = os.path.basename(path)
+    raw = read_attrs(path, DEVICE_ATTRS)
+    blocks = list_dir(os.path.join(path, "block"))
+    block = blocks[0] if blocks else None
+    generic = list_dir(os.path.join(path, "scsi_generic"))
+    return {
+        "hctl": hctl,
+        "lun": int(HCTL_RE.match(hctl).group(4)),
+        "state": raw["state"],
+        "vendor": raw["vendor"].strip() if raw["vendor"] else raw["vendor"],
+        "model": raw["model"].strip() if raw["model"] else raw["model"],
+        "rev": raw["rev"].strip() if raw["rev"] else raw["rev"],
+        "type": to_int(raw["type"]),
+        "block": block,
+        "sg": generic[0] if generic else None,
+        "by_path": sorted((by_path or {}).get(block, [])) if block else [],
+    }
+
+
+# --------------------------------------------------------------------------------------------------- entry points
+def read_sessions(root="/"):
+    """Every iSCSI session on the host (see the module docstring for the keys), sorted by sid.
+
+    Sessions that vanish while being read are left out.
+    """
+    by_path = read_by_path(root)
+    sessions = []
+    for name in list_session_names(root):
+        try:
+            sessions.append(read_session(root, name, by_path))
+        except Vanished:
+            continue
+        except OSError as exc:  # pragma: no cover - defensive: the helpers already map OSError to None
+            if exc.errno in _GONE:
+                continue
+            raise
+    return sessions
+
+
+def device_map(sessions):
+    """``{block_name: (sid, hctl)}`` for every block device of *sessions* (for mount and holder checks)."""
+    result = {}
+    for session in sessions:
+        for dev in session.get("devices", []):
+            if dev.get("block"):
+                result[dev["block"]] = (session["sid"], dev["hctl"])
+    return result
+
+
+def has_live_sessions(root="/"):
+    """True when at least one session directory exists (any state): a cheap check for guards."""
+    return bool(list_session_names(root))
