@@ -8,7 +8,9 @@ BIN := $(VENV)/bin
 COLL_TOP := $(REPO)/.build/collections
 COLL := $(COLL_TOP)/ansible_collections/openiscsi/initiator
 APT_PACKAGES := qemu-system-x86 qemu-utils debootstrap tgt open-iscsi libiscsi-bin openssh-client rsync \
-	e2fsprogs dpkg-dev cpio
+	e2fsprogs dpkg-dev cpio python3-venv git
+# Python version ansible-test builds its sanity/units venvs for (the machine's python3).
+TEST_PYTHON ?= 3.11
 LAB := $(BIN)/python $(REPO)/lab/labctl
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_TOP)
 export ANSIBLE_FORCE_COLOR := 0
@@ -31,20 +33,40 @@ deps:
 	fi
 
 # Python tools, pinned in requirements-dev.txt.  Re-installed when that file changes.
+# python3-venv comes from `deps` (order-only: a fresh Debian has no venv module).
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: requirements-dev.txt
+$(VENV)/.stamp: requirements-dev.txt | deps
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
 # A real (not symlinked) ansible_collections/openiscsi/initiator tree: ansible-test insists on one.
+# Everything .gitignore ignores stays out (venvs, lab state and caches, tests/output), so the copy holds what
+# a clone holds plus uncommitted work.  Files deleted from the checkout are deleted from the copy.
+# The copy gets a git repo of its own (no commits): ansible-test walks up to the nearest .git and asks git for
+# the file list, and the checkout's git ignores .build/ -- "All targets skipped".  With its own .git the list
+# is the copy's non-ignored files.
 tree:
 	@mkdir -p $(COLL)
-	@rsync -a --delete --exclude=/.git --exclude=/.venv --exclude=/.build --exclude=/.lab \
-	  --exclude=/tests/output --exclude=__pycache__ --exclude=/lab/cache $(REPO)/ $(COLL)/
+	@rsync -a --delete --filter=':- .gitignore' --exclude=/.git --exclude=/.venv --exclude=/.build \
+	  --exclude='/.lab*' --exclude=/tests/output --exclude=__pycache__ --exclude=/lab/cache $(REPO)/ $(COLL)/
+	@[ -d $(COLL)/.git ] || git -C $(COLL) init -q
 
+# Plain pytest (seconds): tests/unit/conftest.py makes the collection importable from the checkout.
 units: venv
 	$(BIN)/pytest -q tests/unit
+
+# ansible-test sanity, every test in its own venv built from PyPI (cached under ~/.ansible/test), run from the
+# real tree made by `tree`, with no ignore file.  hacking/install_get_pip.py puts the offline get-pip stand-in
+# where ansible-test looks for it; hacking/sanity.py fails the run when a test is skipped.
+sanity: venv tree
+	@$(BIN)/python hacking/install_get_pip.py $(TEST_PYTHON)
+	cd $(COLL) && $(BIN)/python $(REPO)/hacking/sanity.py $(BIN)/ansible-test sanity --venv \
+	  --python $(TEST_PYTHON) --requirements --color no
+
+# ansible-lint, production profile, no Galaxy (configuration in .ansible-lint).
+lint: venv
+	$(BIN)/ansible-lint --offline --profile production
 
 test: deps venv
 	$(MAKE) --no-print-directory units
