@@ -103,7 +103,8 @@ notes:
     starts with C(GenerateName=yes); the module removes such lines when it writes a name and reports them otherwise.
   - "RV(initramfs_rebuild_needed) is V(true) when the name changed and the initramfs carries a copy of the file:
     C(etc/iscsi/iscsi.initramfs) exists, or C(lsinitramfs) lists C(etc/initiatorname.iscsi) in
-    C(/boot/initrd.img-<running kernel>) (every C(boot/initrd.img-*) when O(root) is not V(/)). Without
+    C(/boot/initrd.img-<running kernel>) (when O(root) is not V(/), the C(boot/initrd.img-<release>) of every
+    C(boot/vmlinuz-<release>) under it). Without
     C(lsinitramfs), or when it fails, the presence of open-iscsi's initramfs hook not disabled by
     C(NO_ISCSI_IN_INITRAMFS=yes) counts. The initramfs is inspected only when the name changes."
   - An alias-only change does not need an initramfs rebuild; it needs an iscsid restart.
@@ -249,7 +250,9 @@ def initramfs_holds_copy(module, root):
     if os.path.realpath(root) == "/":
         candidates = [under_root(root, "boot/initrd.img-%s" % os.uname().release)]
     else:
-        candidates = sorted(glob.glob(under_root(root, "boot/initrd.img-*")))
+        # Kernels installed in the image: boot/vmlinuz-<release> pairs with boot/initrd.img-<release>.
+        kernels = sorted(glob.glob(under_root(root, "boot/vmlinuz-*")))
+        candidates = [under_root(root, "boot/initrd.img-" + os.path.basename(k)[len("vmlinuz-"):]) for k in kernels]
     images = [p for p in candidates if os.path.isfile(p)]
     if not images:
         return False
