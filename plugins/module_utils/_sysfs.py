@@ -355,3 +355,41 @@ def device_map(sessions):
 def has_live_sessions(root="/"):
     """True when at least one session directory exists (any state): a cheap check for guards."""
     return bool(list_session_names(root))
+
+
+# --------------------------------------------------------------------------------------------------- block stacks
+BLOCK_CLASS = "sys/class/block"
+
+
+def read_block_tree(root, name, _depth=0):
+    """The block device *name* (``sdb``) with its partitions and holders, recursively, for "is it in use" checks.
+
+    ``{'name', 'dev': 'maj:min', 'dm_name', 'partitions': [tree...], 'holders': [tree...]}``: partitions are the
+    ``<name>/<part>/partition`` subdirectories, holders the entries of ``holders/`` (device-mapper, LVM, md,
+    multipath stacked on top), each read the same way.  ``None`` when the device is gone.  Depth is bounded.
+    """
+    base = sys_join(root, BLOCK_CLASS, name)
+    if not exists_dir(base):
+        return None
+    tree = {
+        "name": name,
+        "dev": read_attr(os.path.join(base, "dev")),
+        "dm_name": read_attr(os.path.join(base, "dm", "name")),
+        "partitions": [],
+        "holders": [],
+    }
+    if _depth > 8:
+        return tree
+    for entry in list_dir(base):
+        if os.path.isfile(os.path.join(base, entry, "partition")):
+            part = read_block_tree(root, entry, _depth + 1)
+            if part is None:
+                # A partition that is not (yet) in the class directory: read it in place.
+                part = {"name": entry, "dev": read_attr(os.path.join(base, entry, "dev")), "dm_name": None,
+                        "partitions": [], "holders": []}
+            tree["partitions"].append(part)
+    for holder in list_dir(os.path.join(base, "holders")):
+        sub = read_block_tree(root, holder, _depth + 1)
+        if sub is not None:
+            tree["holders"].append(sub)
+    return tree

@@ -1,0 +1,410 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Private to the openiscsi.initiator collection: no compatibility promise outside it.
+"""The decisions of the ``session`` module, free of I/O.
+
+* which node records a request selects (one record, every record of a target, every record of a portal), with
+  anchored, exact comparisons (``...:disk1`` never selects ``...:disk10``);
+* which live sessions (from :func:`_sysfs.read_sessions`) belong to which record, and what to do per record: nothing
+  (LOGGED_IN), log in, or wait for a session the kernel holds in FAILED/FREE (a FAILED session is NOT logged in);
+* when a session is ready after login: LOGGED_IN, the LUN scan finished, every disk LUN has its block device (and,
+  softer, its /dev/disk/by-path link);
+* whether a logout must be refused: any block device of the session, a partition of it, or a holder stacked on top
+  (device-mapper, LVM, md, multipath; walked recursively) mounted or used as swap;
+* the messages for iscsiadm's exit codes on login and logout.
+
+Pure Python, standard library only, no ansible import.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal, normalize_address
+
+LOGGED_IN = "LOGGED_IN"
+SCANNED = "SCANNED"
+DEFAULT_PORT = 3260
+# SCSI peripheral device types that get a block device: disk (sd), CD/DVD (sr), optical memory, RBC, ZBC (sd).
+BLOCK_TYPES = frozenset((0x00, 0x05, 0x07, 0x0E, 0x14))
+
+# iscsiadm exit codes (include/iscsi_err.h) that matter here.
+RC_SESS_NOT_FOUND = 2
+RC_SESS_EXISTS = 15
+RC_NO_OBJS_FOUND = 21
+RC_LOGIN_AUTH_FAILED = 24
+
+
+# ----------------------------------------------------------------------------------------------- comparisons
+def norm_address(address):
+    """A comparable form of an address (the shared portal rules), ``None`` for ``None``."""
+    if address is None:
+        return None
+    return normalize_address(address).rstrip(".")
+
+
+def norm_target(name):
+    """iSCSI names compare case-insensitively (RFC 3722 folds ASCII case); whole-string equality only."""
+    return None if name is None else name.strip().lower()
+
+
+def portal_text(address, port):
+    """``addr:port`` with IPv6 in brackets."""
+    return Portal(address, port).arg()
+
+
+def record_label(rec):
+    """``target portal [iface]`` for messages."""
+    label = "%s at %s" % (rec["target"], portal_text(rec["address"], rec["port"]))
+    if rec.get("iface") and rec["iface"] != "default":
+        label += " (iface %s)" % rec["iface"]
+    return label
+
+
+# ----------------------------------------------------------------------------------------------- selection
+def select_records(nodes, target=None, address=None, port=None, iface=None, addresses=None):
+    """The node records a request names.
+
+    *nodes* are dicts with ``target``, ``address``, ``port``, ``tpgt``, ``iface`` (and anything else).  ``target``
+    compares as a whole name; ``address`` (plus every entry of *addresses*, e.g. the host name's resolved IPs) and
+    ``port`` compare after normalization; ``iface`` exactly.  ``None`` means "any".
+    """
+    want_target = norm_target(target)
+    want_addrs = None
+    if address is not None:
+        want_addrs = set([norm_address(address)] + [norm_address(a) for a in (addresses or [])])
+    out = []
+    for rec in nodes:
+        if want_target is not None and norm_target(rec.get("target")) != want_target:
+            continue
+        if want_addrs is not None and norm_address(rec.get("address")) not in want_addrs:
+            continue
+        if port is not None and rec.get("port") is not None and int(rec["port"]) != int(port):
+            continue
+        if iface is not None and (rec.get("iface") or "default") != iface:
+            continue
+        out.append(rec)
+    return sorted(out, key=lambda r: (r["target"], norm_address(r["address"]), int(r["port"]), r.get("tpgt") or 0,
+                                      r.get("iface") or ""))
+
+
+def session_portal(session):
+    """``(address, port)`` of a session's first connection (the persistent portal it logged in to)."""
+    for conn in session.get("connections") or []:
+        address = conn.get("persistent_address") or conn.get("address")
+        port = conn.get("persistent_port") or conn.get("port")
+        if address:
+            return address, port
+    return None, None
+
+
+def session_matches(session, rec):
+    """True when *session* (a :func:`_sysfs.read_session` dict) is the session of node record *rec*."""
+    if norm_target(session.get("targetname")) != norm_target(rec.get("target")):
+        return False
+    address, port = session_portal(session)
+    if address is None or norm_address(address) != norm_address(rec.get("address")):
+        return False
+    if port is not None and rec.get("port") is not None and int(port) != int(rec["port"]):
+        return False
+    iface = session.get("ifacename")
+    if iface is not None and rec.get("iface") is not None and iface != rec["iface"]:
+        return False
+    tpgt = rec.get("tpgt")
+    if tpgt not in (None, -1) and session.get("tpgt") is not None and int(session["tpgt"]) != int(tpgt):
+        return False
+    return True
+
+
+def sessions_of(rec, sessions):
+    return [s for s in sessions if session_matches(s, rec)]
+
+
+def select_sessions(sessions, target=None, address=None, port=None, iface=None, addresses=None):
+    """Live sessions a logout request names (any state), by the same rules as :func:`select_records`."""
+    want_target = norm_target(target)
+    want_addrs = None
+    if address is not None:
+        want_addrs = set([norm_address(address)] + [norm_address(a) for a in (addresses or [])])
+    out = []
+    for session in sessions:
+        if want_target is not None and norm_target(session.get("targetname")) != want_target:
+            continue
+        s_addr, s_port = session_portal(session)
+        if want_addrs is not None and norm_address(s_addr) not in want_addrs:
+            continue
+        if port is not None and s_port is not None and int(s_port) != int(port):
+            continue
+        if iface is not None and session.get("ifacename") is not None and session["ifacename"] != iface:
+            continue
+        out.append(session)
+    return sorted(out, key=lambda s: s["sid"])
+
+
+# ----------------------------------------------------------------------------------------------- login plan
+def plan_login(records, sessions):
+    """Per selected record: ``{'record', 'action', 'sessions'}`` with action
+
+    * ``none``  -- a LOGGED_IN session exists;
+    * ``wait``  -- the kernel holds a session in another state (FAILED: connection lost and iscsid is reconnecting;
+      FREE: just created or recovery timed out).  ``iscsiadm --login`` would answer 15 (session exists); the only
+      honest thing is to wait for it to come back, and fail clearly if it does not;
+    * ``login`` -- no session.
+    """
+    plan = []
+    for rec in records:
+        mine = sessions_of(rec, sessions)
+        if any(s.get("state") == LOGGED_IN for s in mine):
+            action = "none"
+        elif mine:
+            action = "wait"
+        else:
+            action = "login"
+        plan.append({"record": rec, "action": action, "sessions": mine})
+    return plan
+
+
+def login_changed(plan):
+    return any(step["action"] == "login" for step in plan)
+
+
+# ----------------------------------------------------------------------------------------------- readiness
+def readiness(session, want_devices=True):
+    """``(hard, soft)`` lists of what is still missing for *session* to count as ready after login.
+
+    hard: not LOGGED_IN; the LUN scan not finished (kernel ``target_state`` other than SCANNED, where the kernel has
+    that attribute); a disk LUN without its block device.  soft: a block device without a /dev/disk/by-path link
+    (udev still working, or not running); no LUN at all on a kernel without ``target_state`` (cannot tell "not
+    scanned yet" from "target exports nothing").
+    """
+    if session is None:
+        return ["no session"], []
+    hard, soft = [], []
+    state = session.get("state")
+    if state != LOGGED_IN:
+        hard.append("session %s is %s, not LOGGED_IN" % (session.get("sid"), state))
+        return hard, soft
+    if not want_devices:
+        return hard, soft
+    target_state = session.get("target_state")
+    devices = session.get("devices") or []
+    if target_state is not None and target_state != SCANNED:
+        hard.append("session %s: LUN scan not finished (target_state %s)" % (session.get("sid"), target_state))
+    if target_state is None and not devices:
+        soft.append("session %s: no LUN seen yet" % session.get("sid"))
+    for dev in devices:
+        if dev.get("type") in BLOCK_TYPES and not dev.get("block"):
+            hard.append("session %s: LUN %s (%s) has no block device yet" % (session.get("sid"), dev.get("lun"),
+                                                                              dev.get("hctl")))
+        elif dev.get("block") and not dev.get("by_path"):
+            soft.append("session %s: /dev/%s has no /dev/disk/by-path link yet" % (session.get("sid"), dev["block"]))
+    return hard, soft
+
+
+def device_list(session):
+    """The block devices of *session* as returned to the user."""
+    out = []
+    for dev in session.get("devices") or []:
+        if not dev.get("block"):
+            continue
+        out.append({
+            "lun": dev.get("lun"),
+            "hctl": dev.get("hctl"),
+            "device": "/dev/" + dev["block"],
+            "by_path": list(dev.get("by_path") or []),
+            "vendor": dev.get("vendor"),
+            "model": dev.get("model"),
+            "state": dev.get("state"),
+        })
+    return out
+
+
+def session_summary(session):
+    address, port = session_portal(session)
+    return {
+        "sid": session.get("sid"),
+        "target": session.get("targetname"),
+        "portal": portal_text(address, int(port)) if address and port is not None else address,
+        "tpgt": session.get("tpgt"),
+        "iface": session.get("ifacename"),
+        "state": session.get("state"),
+        "devices": device_list(session),
+    }
+
+
+def new_devices(before, after):
+    """Device paths present in *after* but not *before* (lists of :func:`device_list` entries)."""
+    seen = set(d["device"] for d in before)
+    return [d for d in after if d["device"] not in seen]
+
+
+# ----------------------------------------------------------------------------------------------- mounts
+def _unescape(field):
+    """Undo the kernel's octal escapes in /proc mount files (``\\040`` is a space)."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text):
+    """``[{'devno': 'maj:min', 'mountpoint', 'fstype', 'source'}]`` from /proc/self/mountinfo.
+
+    Line format (proc(5)): ``id parent maj:min root mountpoint options [optional fields...] - fstype source super``.
+    Malformed lines are skipped.
+    """
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) < 10 or "-" not in fields[6:]:
+            continue
+        sep = fields.index("-", 6)
+        if len(fields) < sep + 3:
+            continue
+        mounts.append({
+            "devno": fields[2],
+            "mountpoint": _unescape(fields[4]),
+            "fstype": fields[sep + 1],
+            "source": _unescape(fields[sep + 2]),
+        })
+    return mounts
+
+
+def parse_swaps(text):
+    """Device paths in use as swap, from /proc/swaps."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if fields:
+            out.append(_unescape(fields[0]))
+    return out
+
+
+def _walk(node, chain, out, depth=0):
+    """Yield (node, chain) for *node* and, recursively, its partitions and holders (bounded depth)."""
+    out.append((node, chain + [node["name"]]))
+    if depth > 16:
+        return
+    for child in (node.get("partitions") or []) + (node.get("holders") or []):
+        _walk(child, chain + [node["name"]], out, depth + 1)
+
+
+def device_users(trees, mounts, swaps):
+    """Who uses the block devices of *trees* (from :func:`_sysfs.read_block_tree`).
+
+    Returns ``[{'device': '/dev/sdb1', 'via': 'sdb -> sdb1', 'use': 'mounted on /mnt/x'}]``.  A mount matches by
+    device number (maj:min) or by source path (/dev/NAME or /dev/mapper/DMNAME); swap by path.
+    """
+    users = []
+    for tree in trees:
+        if not tree:
+            continue
+        nodes = []
+        _walk(tree, [], nodes)
+        for node, chain in nodes:
+            paths = set(["/dev/" + node["name"]])
+            if node.get("dm_name"):
+                paths.add("/dev/mapper/" + node["dm_name"])
+            display = "/dev/mapper/" + node["dm_name"] if node.get("dm_name") else "/dev/" + node["name"]
+            for mount in mounts:
+                if (node.get("dev") and mount["devno"] == node["dev"]) or mount["source"] in paths:
+                    users.append({"device": display, "via": " -> ".join(chain),
+                                  "use": "mounted on %s (%s)" % (mount["mountpoint"], mount["fstype"])})
+            for swap in swaps:
+                if swap in paths:
+                    users.append({"device": display, "via": " -> ".join(chain), "use": "in use as swap"})
+    # one entry per (device, use)
+    seen, out = set(), []
+    for user in users:
+        key = (user["device"], user["use"])
+        if key not in seen:
+            seen.add(key)
+            out.append(user)
+    return out
+
+
+def refusal_message(session, users):
+    address, port = session_portal(session)
+    where = portal_text(address, int(port)) if address and port is not None else "?"
+    uses = "; ".join("%s %s (%s)" % (u["device"], u["use"], u["via"]) for u in users)
+    return ("refusing to log out session %s (%s at %s): its devices are in use: %s. Unmount them (and deactivate "
+            "LVM/device-mapper holders) first, or set force: true to log out anyway (data in flight is lost)"
+            % (session.get("sid"), session.get("targetname"), where, uses))
+
+
+# ----------------------------------------------------------------------------------------------- messages
+def chap_summary(rec):
+    """The CHAP fields of a node record (its ``auth`` block from :func:`_nodedb.read_nodes`) for messages; never a
+    secret, only whether one is set."""
+    auth = rec.get("auth") or {}
+    parts = ["node.session.auth.authmethod=%s" % (auth.get("method") or "None")]
+    parts.append("node.session.auth.username=%s" % (auth.get("username") or "<empty>"))
+    parts.append("node.session.auth.password %s" % ("set" if auth.get("has_password") else "empty"))
+    if auth.get("username_in") or auth.get("has_password_in"):
+        parts.append("node.session.auth.username_in=%s" % (auth.get("username_in") or "<empty>"))
+        parts.append("node.session.auth.password_in %s" % ("set" if auth.get("has_password_in") else "empty"))
+    return ", ".join(parts)
+
+
+def login_error_message(rc, rec, stderr="", initiator_name=None, generic=None):
+    """A clear message for a failed ``iscsiadm -m node ... --login`` of record *rec*.
+
+    *generic* is the exit code's general meaning (from the shared iscsiadm table), used for codes without a
+    login-specific explanation.
+    """
+    label = record_label(rec)
+    detail = " ".join(line.strip() for line in (stderr or "").splitlines() if line.strip())
+    who = " (this initiator: %s)" % initiator_name if initiator_name else ""
+    if rc == RC_LOGIN_AUTH_FAILED:
+        msg = ("login to %s failed: authentication failed - the target rejected this initiator's CHAP credentials or "
+               "its ACL does not allow this initiator%s. The record has %s; fix node.session.auth.username/password "
+               "(and username_in/password_in for mutual CHAP) with the node module's auth option, or the target's "
+               "ACL" % (label, who, chap_summary(rec)))
+    elif rc == RC_NO_OBJS_FOUND:
+        msg = ("login to %s failed: no node record matches (exit 21); create it with openiscsi.initiator.node or "
+               "openiscsi.initiator.discovery first" % label)
+    elif rc == 19:
+        msg = ("login to %s failed: the target refused the login as non-retryable - the target does not exist at "
+               "that portal, or its ACL does not allow this initiator%s" % (label, who))
+    elif rc in (8, 11, 33):
+        msg = "login to %s failed: timed out - the portal did not answer (address, port, routing, firewall?)" % label
+    elif rc == 4:
+        msg = ("login to %s failed: connection failed - nothing accepted the connection at the portal, or the "
+               "transport failed" % label)
+    elif rc == 12:
+        msg = ("login to %s failed: the iSCSI transport (kernel module iscsi_tcp, or the iface's offload driver) is "
+               "not loaded" % label)
+    elif rc in (18, 20):
+        msg = "login to %s failed: iscsiadm could not talk to iscsid (is iscsid.socket/iscsid.service running?)" % label
+    else:
+        msg = "login to %s failed with iscsiadm exit code %s%s" % (label, rc, ": " + generic if generic else "")
+    if detail:
+        msg += " (iscsiadm said: %s)" % detail
+    return msg
+
+
+def logout_error_message(rc, session, stderr="", generic=None):
+    address, port = session_portal(session)
+    where = portal_text(address, int(port)) if address and port is not None else "?"
+    detail = " ".join(line.strip() for line in (stderr or "").splitlines() if line.strip())
+    msg = "logout of session %s (%s at %s) failed with iscsiadm exit code %s%s" % (
+        session.get("sid"), session.get("targetname"), where, rc, ": " + generic if generic else "")
+    if detail:
+        msg += " (iscsiadm said: %s)" % detail
+    return msg
+
+
+def login_rc_ok(rc):
+    """0, and 15 (a session already exists: someone else logged in meanwhile) count as success."""
+    return rc in (0, RC_SESS_EXISTS)
+
+
+def logout_rc_ok(rc):
+    """0, and 2/21 (the session went away meanwhile) count as success."""
+    return rc in (0, RC_SESS_NOT_FOUND, RC_NO_OBJS_FOUND)
