@@ -64,9 +64,10 @@ sanity: venv tree
 	cd $(COLL) && $(BIN)/python $(REPO)/hacking/sanity.py $(BIN)/ansible-test sanity --venv \
 	  --python $(TEST_PYTHON) --requirements --color no
 
-# ansible-lint, production profile, no Galaxy (configuration in .ansible-lint).
-lint: venv
-	$(BIN)/ansible-lint --offline --profile production
+# ansible-lint, production profile, no Galaxy (configuration in .ansible-lint).  It resolves this collection's
+# FQCNs through ANSIBLE_COLLECTIONS_PATH, i.e. the fresh copy made by `tree`.
+lint: venv tree
+	PATH="$(BIN):$$PATH" $(BIN)/ansible-lint --offline --profile production
 
 test: deps venv
 	$(MAKE) --no-print-directory units
