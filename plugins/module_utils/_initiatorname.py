@@ -227,7 +227,7 @@ class InitiatorNameFile:
         elif len(effective) > 1:
             found.append(Finding("duplicate", effective[-1][0], "error",
                                  "%d InitiatorName= lines (lines %s); iscsid uses only the last one, %s"
-                                 % (len(effective), ", ".join(str(n) for n, _ in effective),
+                                 % (len(effective), ", ".join(str(item[0]) for item in effective),
                                     _quote(effective[-1][1].value))))
         for n, line in numbered:
             if line.kind == "generate" and line.body.startswith(GENERATE_KEY + "yes") and effective:
@@ -245,7 +245,7 @@ class InitiatorNameFile:
         if len(alias_values) > 1:
             found.append(Finding("alias_duplicate", alias_values[-1][0], "warning",
                                  "%d InitiatorAlias= lines (lines %s); iscsid uses only the last one"
-                                 % (len(alias_values), ", ".join(str(n) for n, _ in alias_values))))
+                                 % (len(alias_values), ", ".join(str(item[0]) for item in alias_values))))
         found.sort(key=lambda f: (f.line or 0))
         return found
 

@@ -22,7 +22,7 @@ description:
   - Never restarts or reloads anything. It returns RV(restart_needed) (iscsid reads the file only when it starts) and
     RV(initramfs_rebuild_needed) so that handlers can act.
 author:
-  - openiscsi.initiator contributors
+  - openiscsi.initiator contributors (@openiscsi)
 options:
   name:
     description:

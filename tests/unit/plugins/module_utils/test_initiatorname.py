@@ -60,8 +60,8 @@ def test_setting_a_name_gives_one_valid_line_and_keeps_comments_and_blanks(text)
     kinds = [line.kind for line in after._lines]
     assert kinds.count("name") == 1
     assert "generate" not in kinds
-    assert not [f for f in after.errors() if f.code in ("missing", "duplicate", "invalid", "indented", "empty",
-                                                       "generate")]
+    fixed = ("missing", "duplicate", "invalid", "indented", "empty", "generate")
+    assert not [f for f in after.errors() if f.code in fixed]
 
     def keep(f):
         return [line.body.rstrip("\r") for line in f._lines if line.kind in ("comment", "blank", "alias", "other")]

@@ -111,7 +111,7 @@ GENERATED_RE = re.compile(r"iqn\.1993-08\.org\.debian:01:[0-9a-f]{12}\Z")
 
 
 def test_generate_like_iscsi_iname():
-    names = set(generate_iqn() for _ in range(500))
+    names = set(generate_iqn() for dummy in range(500))
     assert len(names) == 500
     for name in names:
         assert GENERATED_RE.match(name), name
