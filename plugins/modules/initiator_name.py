@@ -14,7 +14,8 @@ description:
     unique one the way Debian's C(iscsi-iname) does, but only when the file holds no valid name yet.
   - Sets or removes the initiator alias (C(InitiatorAlias=)).
   - Keeps the file's header comments, blank lines and line endings; writes atomically (temporary file and rename in
-    the same directory) with mode C(0600), like Debian's package does.
+    the same directory). A file it writes gets mode C(0600), like Debian's package makes it, and keeps its owner and
+    group; a file left unchanged is not touched at all.
   - A malformed file (no C(InitiatorName=) line, several of them, an invalid name, a name line that does not start
     the line, C(GenerateName=yes), unrecognized lines) is reported in detail. It is repaired only when O(name) or
     O(generate=true) is given; otherwise the module fails and leaves the file untouched.
