@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sys
+
+import pytest
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _sysfs
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
+import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
+
+TGT = "iqn.2025-01.lab.openiscsi:tgt-open"
+
+
+def test_no_iscsi_class_at_all(tmp_path):
+    assert _sysfs.read_sessions(str(tmp_path)) == []
+    assert _sysfs.has_live_sessions(str(tmp_path)) is False
+
+
+def test_logged_in_session_full_shape(tmp_path):
+    fixturetree.add_session(tmp_path, 1, host=2, luns=[(0, None, "running"), (1, "sdb", "running"),
+                                                       (2, "sdc", "running")])
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["sid"] == 1 and s["name"] == "session1"
+    assert s["state"] == "LOGGED_IN" and s["target_state"] == "SCANNED"
+    assert s["targetname"] == TGT and s["tpgt"] == 1 and s["ifacename"] == "default"
+    assert s["initiatorname"] == "iqn.1993-08.org.debian:01:abcdef"
+    assert s["recovery_tmo"] == 120 and s["abort_tmo"] == 15 and s["creator"] == -1
+    assert s["targetalias"] is None  # (null)
+    assert s["boot"] is False
+    assert s["path"] == "/sys/devices/platform/host2/session1"
+    [c] = s["connections"]
+    assert c == dict(c, cid=0, state="up", persistent_address="10.213.0.1", persistent_port=3260,
+                     address="10.213.0.1", port=3260)
+    assert s["host"]["name"] == "host2" and s["host"]["number"] == 2
+    assert s["host"]["software"] is True and s["host"]["proc_name"] == "iscsi_tcp"
+    assert s["host"]["ipaddress"] == "10.213.0.11" and s["host"]["netdev"] is None
+    assert [d["hctl"] for d in s["devices"]] == ["2:0:0:0", "2:0:0:1", "2:0:0:2"]
+    ctrl, disk1, disk2 = s["devices"]
+    assert ctrl["block"] is None and ctrl["type"] == 12 and ctrl["by_path"] == []
+    assert disk1["block"] == "sdb" and disk1["lun"] == 1 and disk1["state"] == "running"
+    assert disk1["vendor"] == "IET" and disk1["model"] == "VIRTUAL-DISK"  # padded in sysfs
+    assert disk1["by_path"] == ["/dev/disk/by-path/ip-10.213.0.1:3260-iscsi-%s-lun-1" % TGT]
+    assert disk2["block"] == "sdc"
+
+
+def test_sessions_sorted_numerically_not_lexically(tmp_path):
+    for sid in (10, 2, 1):
+        fixturetree.add_session(tmp_path, sid)
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path))] == [1, 2, 10]
+    assert _sysfs.list_session_names(str(tmp_path)) == ["session1", "session2", "session10"]
+
+
+@pytest.mark.parametrize("raw, expected", [("off", None), ("120", 120), ("5\n", 5), ("0", 0), ("garbage", None)])
+def test_recovery_tmo(tmp_path, raw, expected):
+    fixturetree.add_session(tmp_path, 1, recovery_tmo=raw.strip())
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["recovery_tmo"] == expected
+    assert s["recovery_tmo_raw"] == raw.strip()
+
+
+def test_null_values_are_none(tmp_path):
+    fixturetree.add_session(tmp_path, 1, initiator="(null)", target="(null)")
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["initiatorname"] is None and s["targetname"] is None and s["targetalias"] is None
+
+
+def test_missing_attributes_of_older_kernels(tmp_path):
+    fixturetree.add_session(tmp_path, 1, omit=("target_state", "recovery_tmo", "creator", "tpgt"),
+                            conns=[{"cid": 0, "state": None}])
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["state"] == "LOGGED_IN"
+    assert s["target_state"] is None and s["recovery_tmo"] is None and s["creator"] is None and s["tpgt"] is None
+    assert s["connections"][0]["state"] is None  # connection state is missing before Linux 5.x
+    assert s["connections"][0]["address"] == "10.213.0.1"
+
+
+def test_failed_session_with_down_connection(tmp_path):
+    fixturetree.add_session(tmp_path, 3, state="FAILED", conns=[{"cid": 0, "state": "failed"}],
+                            luns=[(1, "sdb", "blocked")])
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["state"] == "FAILED"
+    assert s["connections"][0]["state"] == "failed"
+    assert s["devices"][0]["state"] == "blocked"
+
+
+def _failing_open(monkeypatch, suffix, err):
+    real_open = open
+
+    def fake(path, *args, **kwargs):
+        if str(path).endswith(suffix):
+            raise OSError(err, os.strerror(err), str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_sysfs, "open", fake, raising=False)
+
+
+def test_eacces_attribute_is_none(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1, extra={"password": "secret\n"})
+    _failing_open(monkeypatch, "/targetname", errno.EACCES)
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["targetname"] is None
+    assert s["state"] == "LOGGED_IN"
+
+
+def test_enotconn_on_address_of_a_down_connection(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1, state="FAILED", conns=[{"cid": 0, "state": "down"}])
+    _failing_open(monkeypatch, "connection1:0/address", errno.ENOTCONN)
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    c = s["connections"][0]
+    assert c["address"] is None and c["persistent_address"] == "10.213.0.1"
+
+
+def test_session_gone_before_reading(tmp_path):
+    fixturetree.add_session(tmp_path, 1)
+    fixturetree.add_session(tmp_path, 2, host=3)
+    shutil.rmtree(os.path.join(str(tmp_path), "sys/devices/platform/host3/session2"))  # dangling class link
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path))] == [1]
+
+
+def test_session_vanishing_mid_scan_is_skipped(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1, host=2)
+    fixturetree.add_session(tmp_path, 2, host=3, luns=[(1, "sdc", "running")])
+    real = _sysfs.read_connections
+
+    def vanish(root, dev_dir, sid):
+        result = real(root, dev_dir, sid)
+        if sid == 2:  # logout completes while we are reading session 2
+            shutil.rmtree(dev_dir)
+        return result
+
+    monkeypatch.setattr(_sysfs, "read_connections", vanish)
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path))] == [1]
+
+
+def test_listing_race_oserror_enoent_is_skipped(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1)
+    fixturetree.add_session(tmp_path, 2, host=3)
+
+    def boom(root, name, by_path=None):
+        if name == "session1":
+            raise OSError(errno.ENOENT, "gone")
+        return real(root, name, by_path)
+
+    real = _sysfs.read_session
+    monkeypatch.setattr(_sysfs, "read_session", boom)
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path))] == [2]
+
+
+def test_lun_vanishing_is_skipped(tmp_path):
+    scls = fixturetree.add_session(tmp_path, 1, host=2, luns=[(1, "sdb", "running")])
+    assert _sysfs.read_device(os.path.join(os.path.dirname(os.path.dirname(scls)), "target2:0:0", "2:0:0:9")) is None
+
+
+def test_offload_host(tmp_path):
+    fixturetree.add_session(tmp_path, 1, host=5, software=False)
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["host"]["software"] is False and s["host"]["proc_name"] == "bnx2i"
+    assert s["path"].startswith("/sys/devices/pci0000:00/")
+
+
+def test_software_guessed_from_path_without_proc_name(tmp_path):
+    fixturetree.add_session(tmp_path, 1, host=2)
+    os.unlink(os.path.join(str(tmp_path), "sys/devices/platform/host2/scsi_host/host2/proc_name"))
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert s["host"]["proc_name"] is None and s["host"]["software"] is True
+
+
+def test_multiple_connections_sorted_by_cid(tmp_path):
+    fixturetree.add_session(tmp_path, 4, conns=[{"cid": 1, "address": "10.213.0.2"}, {"cid": 0}])
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert [(c["cid"], c["address"]) for c in s["connections"]] == [(0, "10.213.0.1"), (1, "10.213.0.2")]
+
+
+def test_connections_from_class_dir_when_not_below_session(tmp_path):
+    scls = fixturetree.add_session(tmp_path, 1, host=2, conns=[])
+    cdir = os.path.join(str(tmp_path), "sys/class/iscsi_connection/connection1:0")
+    os.makedirs(cdir)
+    with open(os.path.join(cdir, "state"), "w") as handle:
+        handle.write("up\n")
+    assert scls
+    [s] = _sysfs.read_sessions(str(tmp_path))
+    assert [(c["cid"], c["state"]) for c in s["connections"]] == [(0, "up")]
+
+
+def test_device_map_and_live_sessions(tmp_path):
+    fixturetree.add_session(tmp_path, 1, host=2, luns=[(1, "sdb", "running")])
+    fixturetree.add_session(tmp_path, 2, host=3, luns=[(1, "sdc", "running"), (0, None, "running")])
+    sessions = _sysfs.read_sessions(str(tmp_path))
+    assert _sysfs.device_map(sessions) == {"sdb": (1, "2:0:0:1"), "sdc": (2, "3:0:0:1")}
+    assert _sysfs.has_live_sessions(str(tmp_path)) is True
+
+
+@pytest.mark.parametrize("raw, expected", [(b"abc\n", "abc"), (b"(null)\n", None), (b"", ""), (b"x\x00", "x")])
+def test_read_attr(tmp_path, raw, expected):
+    path = tmp_path / "attr"
+    path.write_bytes(raw)
+    assert _sysfs.read_attr(str(path)) == expected
+
+
+def test_read_attr_missing_is_none(tmp_path):
+    assert _sysfs.read_attr(str(tmp_path / "nope")) is None
+
+
+def test_read_session_rejects_bad_name(tmp_path):
+    with pytest.raises(ValueError):
+        _sysfs.read_session(str(tmp_path), "connection1:0")
