@@ -5,17 +5,20 @@
 
 Usage (from the collection root of the real tree): ``python hacking/sanity.py ANSIBLE-TEST-COMMAND...``.
 
-ansible-test reports a test it could not run (no venv, no libyaml, no interpreter) as a *skip* with a warning
-and still exits 0: a failure in disguise.  This wrapper runs the given command with ``--junit`` and reads the
-per-test JUnit files it writes under tests/output/junit/: it prints which tests passed, which had nothing to
-check, which were skipped and which failed, and exits non-zero when ansible-test failed, when any test was
-skipped for a reason, or when an ignore file exists under tests/sanity/ (the collection passes without one).
+ansible-test reports a test it could not run as a *skip* and still exits 0: a failure in disguise.  Some skips
+carry a reason (no venv, no libyaml, no interpreter); others look exactly like "nothing to check" in the
+results and only show as a warning on the console (shellcheck or pwsh missing, the import test's venv).
+This wrapper runs the command with ``--junit``, echoes its output while watching for those warnings, reads
+the per-test JUnit files under tests/output/junit/, prints which tests passed, had nothing to check, were
+skipped or failed, and exits non-zero when ansible-test failed, when any test was skipped, or when an ignore
+file exists under tests/sanity/ (the collection passes without one).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,6 +27,11 @@ import xml.etree.ElementTree as ET
 JUNIT_DIR = os.path.join("tests", "output", "junit")
 NOT_APPLICABLE = "No tests applicable."
 PREFIX = "ansible-test-sanity-"
+RUNNING = re.compile(r'^Running sanity test "([^"]+)"(?: on Python (\S+))?')
+# Console warnings that mean "this test did not run".
+SKIP_WARNINGS = re.compile(r'^WARNING: (Skipping sanity test .*|Required program "[^"]+" not found\.)\s*$')
+# ansible-test repeats earlier warnings at the end; stop attributing them to the last test there.
+REVIEW = re.compile(r"^WARNING: Reviewing previous \d+ warning")
 
 
 def classify(path):
@@ -44,6 +52,29 @@ def classify(path):
     return name, "passed", ""
 
 
+def run(argv):
+    """Run the command, echo its output, return (exit status, {test name: skip warning})."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    warned = {}
+    current = None
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                          universal_newlines=True, errors="replace") as proc:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if REVIEW.match(line):
+                current = None
+                continue
+            match = RUNNING.match(line)
+            if match:
+                current = match.group(1) + ("-python-%s" % match.group(2) if match.group(2) else "")
+                continue
+            match = SKIP_WARNINGS.match(line)
+            if match and current:
+                warned.setdefault(current, match.group(1))
+    return proc.returncode, warned
+
+
 def main(argv):
     """Run the command, summarise the results, return the exit status."""
     if not argv:
@@ -51,8 +82,13 @@ def main(argv):
         return 2
     ignores = sorted(glob.glob(os.path.join("tests", "sanity", "ignore-*.txt")))
     shutil.rmtree(JUNIT_DIR, ignore_errors=True)
-    status = subprocess.call(list(argv) + ["--junit"])
-    results = [classify(path) for path in sorted(glob.glob(os.path.join(JUNIT_DIR, "*.xml")))]
+    status, warned = run(list(argv) + ["--junit"])
+    results = []
+    for path in sorted(glob.glob(os.path.join(JUNIT_DIR, "*.xml"))):
+        name, state, detail = classify(path)
+        if state in ("passed", "not-applicable") and name in warned:
+            state, detail = "skipped", warned[name]
+        results.append((name, state, detail))
     by_status = {}
     for name, state, detail in results:
         by_status.setdefault(state, []).append((name, detail))
