@@ -37,13 +37,13 @@ import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
 
 ETC_ROOT = "/etc/iscsi"
 VAR_ROOT = "/var/lib/iscsi"
 DB_ROOTS = (ETC_ROOT, VAR_ROOT)
 # First Debian version whose iscsiadm uses /var/lib/iscsi (Debian 13 / trixie).
 VAR_ROOT_SINCE = "2.1.10-3"
-DEFAULT_PORT = 3260
 DEFAULT_IFACE = "default"
 EMPTY = "<empty>"
 MASK = "********"
@@ -126,42 +126,8 @@ def find_db_root(root="/", version=None):
 
 # --------------------------------------------------------------------------------------------------- portals
 def format_portal(address, port):
-    """``10.0.0.1:3260``, ``[fd00::1]:3260``."""
-    if ":" in address:
-        return "[%s]:%d" % (address, int(port))
-    return "%s:%d" % (address, int(port))
-
-
-def parse_portal(text, default_port=DEFAULT_PORT):
-    """``(address, port)`` from ``host``, ``host:port``, ``[v6]``, ``[v6]:port``; raise ValueError when malformed.
-
-    An IPv6 address must be bracketed (an unbracketed one is ambiguous with a port).  Ports are 1..65535.
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("portal must be a non-empty string like 10.0.0.1:3260 or [fd00::1]:3260")
-    text = text.strip()
-    m = re.match(r"\[([0-9A-Fa-f:.%a-zA-Z0-9]+)\](?::(\d+))?\Z", text)
-    if m:
-        address, port = m.group(1), m.group(2)
-        if ":" not in address:
-            raise ValueError("portal %r: only IPv6 addresses go in brackets" % text)
-    else:
-        if text.count(":") > 1:
-            raise ValueError("portal %r: put an IPv6 address in brackets, e.g. [%s]:3260" % (text, text))
-        address, _sep, port = text.partition(":")
-        if _sep and not port:
-            raise ValueError("portal %r: missing port after ':'" % text)
-        if not re.match(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?\Z", address):
-            raise ValueError("portal %r: %r is not a host name or IPv4 address" % (text, address))
-    if port is None or port == "":
-        port = default_port
-    else:
-        if not port.isdigit():
-            raise ValueError("portal %r: port must be a number" % text)
-        port = int(port)
-    if not 1 <= port <= 65535:
-        raise ValueError("portal %r: port must be 1..65535" % text)
-    return address, port
+    """``10.0.0.1:3260``, ``[fd00::1]:3260`` (the collection's portal spelling, :class:`_portal.Portal`)."""
+    return Portal(address, port).arg()
 
 
 def portal_dirname(address, port, tpgt):

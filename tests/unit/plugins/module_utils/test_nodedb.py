@@ -104,36 +104,6 @@ def test_db_root_upstream_version_without_revision_falls_back_to_layout(tmp_path
 
 
 # ----------------------------------------------------------------------------------------------- portals, paths
-@pytest.mark.parametrize("text, expected", [
-    ("10.0.0.1", ("10.0.0.1", 3260)),
-    ("10.0.0.1:3261", ("10.0.0.1", 3261)),
-    ("san.example.com:860", ("san.example.com", 860)),
-    ("[fd00::1]", ("fd00::1", 3260)),
-    ("[fd00::1]:3262", ("fd00::1", 3262)),
-    (" 10.0.0.1:1 ", ("10.0.0.1", 1)),
-    ("10.0.0.1:65535", ("10.0.0.1", 65535)),
-])
-def test_parse_portal(text, expected):
-    assert _nodedb.parse_portal(text) == expected
-
-
-@pytest.mark.parametrize("text, words", [
-    ("", "non-empty"),
-    ("fd00::1", "brackets"),
-    ("fd00::1:3260", "brackets"),
-    ("10.0.0.1:0", "1..65535"),
-    ("10.0.0.1:65536", "1..65535"),
-    ("10.0.0.1:", "missing port"),
-    ("10.0.0.1:x", "number"),
-    ("[10.0.0.1]:3260", "only IPv6"),
-    ("bad host:3260", "not a host name"),
-    ("-bad:3260", "not a host name"),
-])
-def test_parse_portal_errors(text, words):
-    with pytest.raises(ValueError, match=words):
-        _nodedb.parse_portal(text)
-
-
 def test_format_portal_and_paths():
     assert _nodedb.format_portal("10.0.0.1", 3260) == "10.0.0.1:3260"
     assert _nodedb.format_portal("fd00::1", 3260) == "[fd00::1]:3260"
