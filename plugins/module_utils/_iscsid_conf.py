@@ -26,8 +26,10 @@ Pure Python, standard library only, no ansible import.
 from __future__ import annotations
 
 import difflib
+import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 
 MAX_STR_BYTES = 255
 BOOL_CHOICES = ("No", "Yes")
@@ -345,6 +347,19 @@ def validate_conf_settings(settings, field="settings", allow_unknown=False, secr
     return out
 
 
+def validate_conf_key(key, field, allow_unknown=False, secrets_only=False):
+    """Check only the NAME of an iscsid.conf key (for removals); returns it."""
+    key = _check_key_text(key, field)
+    if secrets_only:
+        if key not in SECRET_KEYS:
+            raise InputError(field, "%r is not a secret key; secrets takes only %s" % (key, ", ".join(sorted(SECRET_KEYS))))
+        return key
+    if key not in CONF_KEYS and not allow_unknown:
+        raise unknown_key_error(field, key, CONF_KEYS, "an iscsid.conf setting (set allow_unknown=true to remove it "
+                                "anyway)")
+    return key
+
+
 def validate_conf_secrets(secrets, field="secrets"):
     out = {}
     for key, value in (secrets or {}).items():
@@ -421,3 +436,62 @@ def _check_key_text(key, field):
     if not isinstance(key, str) or not key or any(c.isspace() or c == "=" for c in key):
         raise InputError(field, "%r is not a valid key name (no spaces or '='); keys look like node.startup" % (key,))
     return key
+
+
+# ----------------------------------------------------------------------------------------------- iscsid.conf edits
+_LINE_KEY_RE = re.compile(r"^(?P<head>[ \t]*#?[ \t]*)(?P<key>[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*)(?P<sep>[ \t]*=[ \t]*)"
+                          r"(?P<value>[^\r\n]*?)(?P<tail>[ \t]*\r?\n?)\Z")
+
+
+def mask_text(text):
+    """*text* with the value of every secret key masked, active or commented out (for diffs)."""
+    out = []
+    for line in (text or "").splitlines(True):
+        m = _LINE_KEY_RE.match(line)
+        if m and m.group("key") in SECRET_KEYS and m.group("value"):
+            line = "%s%s%s%s%s" % (m.group("head"), m.group("key"), m.group("sep"), MASK, m.group("tail"))
+        out.append(line)
+    return "".join(out)
+
+
+def holds_secret(kv):
+    """True when an active line of *kv* (a KVFile) sets a CHAP secret."""
+    return any(key in SECRET_KEYS and value for key, value in kv.items())
+
+
+def plan_conf(text, values, state="present"):
+    """Apply *values* (``{key: text}``, validated) to iscsid.conf *text*; pure.
+
+    ``state=present`` sets each key: an existing active line is edited in place; a key with only a commented-out
+    default gets its value in place of that comment line; otherwise the line is appended.  A key with several active
+    lines is reduced to one first (open-iscsi's node keys take the LAST line, but iscsid.* keys the FIRST, so
+    duplicates are a trap).  ``state=absent`` removes every active line of each key.
+
+    Returns ``(new_text, changes, notes)``; ``changes`` is a list of ``{key, before, after}`` (secrets masked,
+    ``None`` for absent), ``notes`` a list of warnings.
+    """
+    kv = KVFile.parse(text or "")
+    changes = []
+    notes = []
+    for key in values:
+        before = kv.get(key)
+        if state == "absent":
+            if kv.remove(key):
+                changes.append({"key": key, "before": mask(key, before), "after": None})
+            continue
+        value = values[key]
+        count = sum(1 for k, _v in kv.items() if k == key)
+        if count > 1:
+            notes.append("%s had %d active lines; they were merged into one (iscsid reads the first, iscsiadm the "
+                         "last)" % (key, count))
+            kv.remove(key)
+            kv.set(key, value, replace_commented=True)
+            changes.append({"key": key, "before": mask(key, before), "after": mask(key, value)})
+            continue
+        if kv.set(key, value, replace_commented=True):
+            changes.append({"key": key, "before": mask(key, before), "after": mask(key, value)})
+    new_text = kv.render()
+    if changes and new_text and not new_text.endswith("\n"):
+        # open-iscsi skips a last line without a newline ("Config file line N too long")
+        new_text += "\n"
+    return new_text, changes, notes
