@@ -56,6 +56,13 @@ tree:
 units: venv
 	$(BIN)/pytest -q tests/unit
 
+# Optional, not part of `make test`: the same unit tests under ansible-test's own runner (its pytest config,
+# xdist, a venv built from PyPI plus tests/unit/requirements.txt).  Slower (about a minute on 2 cores).
+.PHONY: units-ansible-test
+units-ansible-test: venv tree
+	@$(BIN)/python hacking/install_get_pip.py $(TEST_PYTHON)
+	cd $(COLL) && $(BIN)/ansible-test units --venv --python $(TEST_PYTHON) --requirements --color no
+
 # ansible-test sanity, every test in its own venv built from PyPI (cached under ~/.ansible/test), run from the
 # real tree made by `tree`, with no ignore file.  hacking/install_get_pip.py puts the offline get-pip stand-in
 # where ansible-test looks for it; hacking/sanity.py fails the run when a test is skipped.
