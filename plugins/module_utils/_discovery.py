@@ -33,6 +33,7 @@ import collections
 import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
 
@@ -347,27 +348,16 @@ def verify_auth_show(text, desired):
 # ----------------------------------------------------------------------------------------------- messages
 def error_message(rc, portal, stderr="", auth_given=False):
     """A clear message for a failed discovery at *portal* (``addr:port``) from iscsiadm's exit code."""
-    detail = " ".join(line.strip() for line in (stderr or "").splitlines() if line.strip())
+    context = "discovery at %s" % portal
     if rc == 24:
-        msg = ("discovery at %s: the portal refused the discovery login (authentication/authorization failure). "
-               "Check the discovery CHAP credentials (auth.username/auth.password, and auth.username_in/"
-               "auth.password_in for mutual CHAP: discovery.sendtargets.auth.* of the discovery record)" % portal)
+        msg = ("%s: the portal refused the discovery login (authentication/authorization failure, iscsiadm exit code "
+               "24). Check the discovery CHAP credentials: auth.username/auth.password (and auth.username_in/"
+               "auth.password_in for mutual CHAP), kept as discovery.sendtargets.auth.* in the discovery record"
+               % context)
         if not auth_given:
             msg += "; no auth option was given: the portal probably requires discovery CHAP"
-    elif rc == 12:
-        msg = ("discovery at %s: the iSCSI transport is not loaded in the kernel (modprobe iscsi_tcp; the module "
-               "ships with linux-image, not with open-iscsi)" % portal)
-    elif rc in (4, 8, 11, 33):
-        msg = ("discovery at %s: could not reach the portal (connection refused or timed out): check the address, "
-               "the port, routing and firewalls" % portal)
-    elif rc in (5, 19):
-        msg = ("discovery at %s: the portal rejected the discovery session (non-retryable login failure)" % portal)
-    elif rc == 6:
-        msg = "discovery at %s: iscsiadm could not read or write the node database" % portal
-    elif rc == 7:
-        msg = "discovery at %s: iscsiadm rejected the request as invalid" % portal
-    else:
-        msg = "discovery at %s: iscsiadm failed with exit code %s" % (portal, rc)
-    if detail:
-        msg += " (iscsiadm said: %s)" % detail
-    return msg
+        lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+        if lines:
+            msg += ". iscsiadm said: " + " | ".join(lines[-6:])
+        return msg
+    return describe(rc, stderr, context=context, discovery=True)

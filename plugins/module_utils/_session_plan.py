@@ -19,6 +19,10 @@ Pure Python, standard library only, no ansible import.
 
 from __future__ import annotations
 
+import re
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import parse_mountinfo  # noqa: F401
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal, normalize_address
 
 LOGGED_IN = "LOGGED_IN"
@@ -238,51 +242,13 @@ def new_devices(before, after):
 
 
 # ----------------------------------------------------------------------------------------------- mounts
-def _unescape(field):
-    """Undo the kernel's octal escapes in /proc mount files (``\\040`` is a space)."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 3 < len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def parse_mountinfo(text):
-    """``[{'devno': 'maj:min', 'mountpoint', 'fstype', 'source'}]`` from /proc/self/mountinfo.
-
-    Line format (proc(5)): ``id parent maj:min root mountpoint options [optional fields...] - fstype source super``.
-    Malformed lines are skipped.
-    """
-    mounts = []
-    for line in text.splitlines():
-        fields = line.split(" ")
-        if len(fields) < 10 or "-" not in fields[6:]:
-            continue
-        sep = fields.index("-", 6)
-        if len(fields) < sep + 3:
-            continue
-        mounts.append({
-            "devno": fields[2],
-            "mountpoint": _unescape(fields[4]),
-            "fstype": fields[sep + 1],
-            "source": _unescape(fields[sep + 2]),
-        })
-    return mounts
-
-
 def parse_swaps(text):
     """Device paths in use as swap, from /proc/swaps."""
     out = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if fields:
-            out.append(_unescape(fields[0]))
+            out.append(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[0]))
     return out
 
 
@@ -296,7 +262,8 @@ def _walk(node, chain, out, depth=0):
 
 
 def device_users(trees, mounts, swaps):
-    """Who uses the block devices of *trees* (from :func:`_sysfs.read_block_tree`).
+    """Who uses the block devices of *trees* (from :func:`_sysfs.read_block_tree`); *mounts* come from
+    :func:`_hostinfo.parse_mountinfo` (re-exported here), *swaps* from :func:`parse_swaps`.
 
     Returns ``[{'device': '/dev/sdb1', 'via': 'sdb -> sdb1', 'use': 'mounted on /mnt/x'}]``.  A mount matches by
     device number (maj:min) or by source path (/dev/NAME or /dev/mapper/DMNAME); swap by path.
@@ -313,7 +280,7 @@ def device_users(trees, mounts, swaps):
                 paths.add("/dev/mapper/" + node["dm_name"])
             display = "/dev/mapper/" + node["dm_name"] if node.get("dm_name") else "/dev/" + node["name"]
             for mount in mounts:
-                if (node.get("dev") and mount["devno"] == node["dev"]) or mount["source"] in paths:
+                if (node.get("dev") and mount.get("majmin") == node["dev"]) or mount["source"] in paths:
                     users.append({"device": display, "via": " -> ".join(chain),
                                   "use": "mounted on %s (%s)" % (mount["mountpoint"], mount["fstype"])})
             for swap in swaps:
@@ -352,52 +319,36 @@ def chap_summary(rec):
     return ", ".join(parts)
 
 
-def login_error_message(rc, rec, stderr="", initiator_name=None, generic=None):
-    """A clear message for a failed ``iscsiadm -m node ... --login`` of record *rec*.
-
-    *generic* is the exit code's general meaning (from the shared iscsiadm table), used for codes without a
-    login-specific explanation.
-    """
+def login_error_message(rc, rec, stderr="", initiator_name=None):
+    """A clear message for a failed ``iscsiadm -m node ... --login`` of record *rec* (a :func:`_nodedb.read_nodes`
+    record).  24 names the record's CHAP fields (never a secret) and the ACL; 19 the ACL and this initiator's name;
+    the rest come from the shared exit-code table."""
     label = record_label(rec)
-    detail = " ".join(line.strip() for line in (stderr or "").splitlines() if line.strip())
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    said = (". iscsiadm said: " + " | ".join(lines[-6:])) if lines else ""
     who = " (this initiator: %s)" % initiator_name if initiator_name else ""
     if rc == RC_LOGIN_AUTH_FAILED:
-        msg = ("login to %s failed: authentication failed - the target rejected this initiator's CHAP credentials or "
-               "its ACL does not allow this initiator%s. The record has %s; fix node.session.auth.username/password "
-               "(and username_in/password_in for mutual CHAP) with the node module's auth option, or the target's "
-               "ACL" % (label, who, chap_summary(rec)))
-    elif rc == RC_NO_OBJS_FOUND:
-        msg = ("login to %s failed: no node record matches (exit 21); create it with openiscsi.initiator.node or "
-               "openiscsi.initiator.discovery first" % label)
-    elif rc == 19:
-        msg = ("login to %s failed: the target refused the login as non-retryable - the target does not exist at "
-               "that portal, or its ACL does not allow this initiator%s" % (label, who))
-    elif rc in (8, 11, 33):
-        msg = "login to %s failed: timed out - the portal did not answer (address, port, routing, firewall?)" % label
-    elif rc == 4:
-        msg = ("login to %s failed: connection failed - nothing accepted the connection at the portal, or the "
-               "transport failed" % label)
-    elif rc == 12:
-        msg = ("login to %s failed: the iSCSI transport (kernel module iscsi_tcp, or the iface's offload driver) is "
-               "not loaded" % label)
-    elif rc in (18, 20):
-        msg = "login to %s failed: iscsiadm could not talk to iscsid (is iscsid.socket/iscsid.service running?)" % label
-    else:
-        msg = "login to %s failed with iscsiadm exit code %s%s" % (label, rc, ": " + generic if generic else "")
-    if detail:
-        msg += " (iscsiadm said: %s)" % detail
-    return msg
+        return ("login to %s failed: authentication failed (iscsiadm exit code 24) - the target rejected this "
+                "initiator's CHAP credentials, or its ACL does not allow this initiator%s. The record has %s; fix "
+                "node.session.auth.username/password (and username_in/password_in for mutual CHAP) with the node "
+                "module's auth option, or the target's account/ACL%s" % (label, who, chap_summary(rec), said))
+    if rc == RC_NO_OBJS_FOUND:
+        return ("login to %s failed: no node record matches (iscsiadm exit code 21); create it with "
+                "openiscsi.initiator.node or openiscsi.initiator.discovery first%s" % (label, said))
+    if rc == 19:
+        return ("login to %s failed: the target refused the login for good (iscsiadm exit code 19) - the target "
+                "does not exist at that portal, or its ACL does not allow this initiator%s%s" % (label, who, said))
+    auth = rec.get("auth") or {}
+    record = {"username": auth.get("username"), "username_in": auth.get("username_in"),
+              "has_password_in": auth.get("has_password_in")}
+    return describe(rc, stderr, context="login to %s" % label, record=record)
 
 
-def logout_error_message(rc, session, stderr="", generic=None):
+def logout_error_message(rc, session, stderr=""):
     address, port = session_portal(session)
     where = portal_text(address, int(port)) if address and port is not None else "?"
-    detail = " ".join(line.strip() for line in (stderr or "").splitlines() if line.strip())
-    msg = "logout of session %s (%s at %s) failed with iscsiadm exit code %s%s" % (
-        session.get("sid"), session.get("targetname"), where, rc, ": " + generic if generic else "")
-    if detail:
-        msg += " (iscsiadm said: %s)" % detail
-    return msg
+    return describe(rc, stderr, context="logout of session %s (%s at %s)" % (session.get("sid"),
+                                                                             session.get("targetname"), where))
 
 
 def login_rc_ok(rc):

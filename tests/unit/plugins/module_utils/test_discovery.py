@@ -265,11 +265,10 @@ def test_verify_auth_show():
 @pytest.mark.parametrize("rc,needle", [
     (24, "auth.username/auth.password"),
     (12, "iscsi_tcp"),
-    (8, "could not reach"),
-    (4, "could not reach"),
-    (19, "rejected"),
+    (8, "TRANS_TIMEOUT"),
+    (4, "reachable"),
+    (19, "non-retryable"),
     (6, "node database"),
-    (7, "invalid"),
     (99, "exit code 99"),
 ])
 def test_error_messages(rc, needle):

@@ -149,7 +149,7 @@ MOUNTINFO = (
 def test_parse_mountinfo():
     mounts = sp.parse_mountinfo(MOUNTINFO)
     assert len(mounts) == 4
-    assert mounts[1] == {"devno": "8:17", "mountpoint": "/mnt/data dir", "fstype": "ext4", "source": "/dev/sdb1"}
+    assert mounts[1] == {"majmin": "8:17", "mountpoint": "/mnt/data dir", "fstype": "ext4", "source": "/dev/sdb1"}
 
 
 def test_parse_swaps():
@@ -293,17 +293,17 @@ def test_login_error_24_names_chap_fields_without_secrets():
 
 
 @pytest.mark.parametrize("rc,needle", [
-    (21, "no node record"), (19, "ACL"), (8, "timed out"), (4, "connection failed"), (12, "iscsi_tcp"),
-    (20, "iscsid"), (3, "exit code 3: out of memory"),
+    (21, "no node record"), (19, "ACL"), (8, "TRANS_TIMEOUT"), (4, "connection failure"), (12, "iscsi_tcp"),
+    (20, "iscsid"), (3, "out of memory"),
 ])
 def test_login_error_messages(rc, needle):
-    msg = sp.login_error_message(rc, rec(address="fd00::1"), generic="out of memory")
-    assert needle in msg and "[fd00::1]:3260" in msg
+    msg = sp.login_error_message(rc, rec(address="fd00::1"), "iscsiadm: said this\n")
+    assert needle in msg and "[fd00::1]:3260" in msg and "said this" in msg
 
 
 def test_rc_helpers_and_logout_message():
     assert sp.login_rc_ok(0) and sp.login_rc_ok(15) and not sp.login_rc_ok(24)
     assert sp.logout_rc_ok(21) and sp.logout_rc_ok(2) and not sp.logout_rc_ok(10)
-    msg = sp.logout_error_message(10, sess(5), "iscsiadm: x", generic="logout failed")
-    assert "session 5" in msg and "exit code 10: logout failed" in msg and "iscsiadm said: iscsiadm: x" in msg
+    msg = sp.logout_error_message(10, sess(5), "iscsiadm: x")
+    assert "session 5" in msg and "exit code 10" in msg and "iscsiadm said: iscsiadm: x" in msg
     assert sp.record_label(rec(iface="eth1")).endswith("(iface eth1)")

@@ -1,0 +1,449 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: discovery
+short_description: SendTargets discovery that creates only missing node records
+version_added: 0.1.0
+description:
+  - Asks one or more iSCSI portals which targets they offer (SendTargets) and creates a node record for every
+    discovered target, portal, portal group and iface that has none yet. Existing records are never changed, so
+    settings such as C(node.startup) or CHAP made by M(openiscsi.initiator.node) survive every run.
+  - This is C(iscsiadm -m discoverydb -t st -p PORTAL --discover -o new). The module never runs plain
+    C(iscsiadm -m discovery -t st), which rewrites existing records and resets their settings.
+  - With O(create_nodes=false) the module only reports what the portals offer.
+  - Discovery CHAP (O(auth)) is kept in the portal's discovery record (C(send_targets/ADDR,PORT/st_config) in the
+    node DB, mode C(0600)). The secrets are written into that file directly and checked with iscsiadm's own reader:
+    they never appear on a command line.
+  - Returns RV(targets), a list that can be given as is to the O(openiscsi.initiator.node#module:nodes) option of
+    M(openiscsi.initiator.node).
+author:
+  - openiscsi.initiator contributors
+options:
+  portals:
+    description:
+      - The portals to ask, each C(host[:port]); IPv6 addresses in brackets (V([2001:db8::10]:3260)). The port
+        defaults to V(3260).
+    type: list
+    elements: str
+    required: true
+    aliases: [portal]
+  auth:
+    description:
+      - Discovery CHAP for these portals, stored in each portal's discovery record.
+      - When omitted, the discovery records keep whatever authentication they have (a new record starts with the
+        C(discovery.sendtargets.auth.*) defaults of C(/etc/iscsi/iscsid.conf)).
+    type: dict
+    suboptions:
+      method:
+        description:
+          - V(CHAP) or V(None) (switch discovery CHAP off and remove the stored credentials).
+          - Defaults to V(CHAP) when O(auth.username) is given.
+        type: str
+        choices: [CHAP, None]
+      username:
+        description: The initiator's CHAP user name at the portal.
+        type: str
+      password:
+        description: The initiator's CHAP secret. At most 255 bytes, no line breaks, no leading or trailing spaces.
+        type: str
+      username_in:
+        description: For mutual CHAP, the user name the portal answers with.
+        type: str
+      password_in:
+        description: For mutual CHAP, the portal's secret.
+        type: str
+  iface:
+    description:
+      - Bind the discovered records to these iface records (C(iscsiadm -I)), e.g. one per NIC for multipath.
+      - When omitted, iscsiadm binds them to every iface record of the software transport (tcp) that exists, or to
+        V(default) when there is none.
+    type: list
+    elements: str
+    aliases: [ifaces]
+  create_nodes:
+    description:
+      - Create node records for what is discovered. With V(false) nothing is created and the module only reports
+        (the discovery record and its O(auth) are still managed, since discovery CHAP needs them).
+    type: bool
+    default: true
+  backend:
+    description:
+      - How discovery is done. V(iscsiadm) uses open-iscsi's C(iscsiadm) (needs the kernel's C(iscsi_tcp) module).
+    type: str
+    choices: [iscsiadm]
+    default: iscsiadm
+extends_documentation_fragment:
+  - openiscsi.initiator.attributes
+  - openiscsi.initiator.attributes.FILES
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Discovery runs with C(-o nonpersistent), which writes neither node nor discovery records, and RV(created)
+        lists exactly the records the real run creates.
+      - When O(auth) would change a portal's stored credentials, iscsiadm cannot log in to that portal with the new
+        credentials without writing them; its targets are then reported as unknown (a warning says so) while
+        V(changed) is still predicted.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+  safe_file_operations:
+    support: full
+notes:
+  - Discovery needs the kernel's C(iscsi_tcp) module (C(modprobe iscsi_tcp)); node records do not.
+  - A static record made without discovery has portal group V(-1); C(-o new) adds the discovered portal group next
+    to it (a warning names such pairs).
+seealso:
+  - module: openiscsi.initiator.node
+  - module: openiscsi.initiator.session
+"""
+
+EXAMPLES = r"""
+- name: Discover the targets of both portals of the array and create their records
+  openiscsi.initiator.discovery:
+    portals:
+      - 192.0.2.10
+      - "[2001:db8::10]:3260"
+  register: found
+
+- name: Configure every discovered record in one task
+  openiscsi.initiator.node:
+    nodes: "{{ found.targets }}"
+    startup: automatic
+
+- name: Discovery with CHAP, records bound to two NICs
+  openiscsi.initiator.discovery:
+    portals: [192.0.2.10]
+    iface: [san-a, san-b]
+    auth:
+      username: discovery-user
+      password: "{{ vault_discovery_secret }}"
+
+- name: Only look
+  openiscsi.initiator.discovery:
+    portals: [192.0.2.10]
+    create_nodes: false
+  register: offered
+"""
+
+RETURN = r"""
+targets:
+  description:
+    - Every record the portals offer (one per target, portal, portal group and iface), sorted; the form taken by
+      the O(openiscsi.initiator.node#module:nodes) option of M(openiscsi.initiator.node).
+    - V([]) for a portal whose targets are unknown in check mode (see the check mode attribute).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    target:
+      description: Target name.
+      type: str
+    portal:
+      description: C(addr:port), IPv6 in brackets.
+      type: str
+    tpgt:
+      description: Target portal group tag.
+      type: int
+    iface:
+      description: The iface record the record is bound to.
+      type: str
+  sample:
+    - {target: "iqn.2004-10.com.example:disk1", portal: "192.0.2.10:3260", tpgt: 1, iface: default}
+created:
+  description: The records created by this run (predicted in check mode), same form as RV(targets).
+  returned: success
+  type: list
+  elements: dict
+  sample: []
+portals:
+  description:
+    - Per portal asked, C(portal), whether its discovery record was (or would be) C(record_created), whether its
+      stored credentials changed (C(auth_changed)), the stored C(auth) (secrets masked) and C(targets_known).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {portal: "192.0.2.10:3260", record_created: false, auth_changed: false, auth: {method: CHAP,
+       username: discovery-user, password: "********"}, targets_known: true}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _discovery as disc
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _nodedb
+from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import Iscsiadm, IscsiadmError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import parse_portal
+
+ST_MODE = 0o600
+ROOT = "/"  # the managed system; unit tests point it at a fixture tree
+ISCSID_CONF = "/etc/iscsi/iscsid.conf"
+BUILTIN_IFACES = ("default", "iser")
+# Other backends register here: name -> function(portals, auth) -> [(target, portal_text, tpgt)] (see
+# _discovery.DiscoverFunction).  Their records are created with `iscsiadm -m node -o new`, one per iface.
+DISCOVER_FUNCTIONS = {}
+
+
+def under(path):
+    """A host path seen under ROOT."""
+    return os.path.join(ROOT, path.lstrip("/"))
+
+
+def _fail(module, msg, **extra):
+    module.fail_json(msg=msg, **extra)
+
+
+def validate(params, known_ifaces):
+    """Checked, normalized options; raises InputError naming the field."""
+    portals = []
+    seen = set()
+    raw = params["portals"] or []
+    if not raw:
+        raise InputError("portals", "give at least one portal, e.g. 192.0.2.10 or [2001:db8::10]:3260")
+    for idx, text in enumerate(raw):
+        portal = parse_portal(text, field="portals[%d]" % idx)
+        if portal.key() not in seen:
+            seen.add(portal.key())
+            portals.append(portal)
+    auth = disc.validate_auth(params.get("auth"), "auth")
+    ifaces = None
+    if params.get("iface") is not None:
+        ifaces = []
+        for idx, name in enumerate(params["iface"]):
+            field = "iface[%d]" % idx
+            if not isinstance(name, str) or not name or "/" in name or name.strip() != name or name in (".", ".."):
+                raise InputError(field, "%r is not an iface record name" % (name,))
+            if name not in known_ifaces and name not in BUILTIN_IFACES:
+                raise InputError(field, "iface %r does not exist; create it with openiscsi.initiator.iface (known: %s)"
+                                 % (name, ", ".join(sorted(set(known_ifaces) | set(BUILTIN_IFACES)))))
+            if name not in ifaces:
+                ifaces.append(name)
+    if params.get("backend") not in ("iscsiadm",) and params.get("backend") not in DISCOVER_FUNCTIONS:
+        raise InputError("backend", "unknown backend %r" % (params.get("backend"),))
+    return portals, auth, ifaces
+
+
+class Portal:
+    """What the module knows and plans about one discovery portal."""
+
+    def __init__(self, portal, db):
+        self.portal = portal
+        self.text = portal.arg()
+        self.path = os.path.join(_nodedb.send_targets_dir(db, portal.address, portal.port), "st_config")
+        self.current = read_text(under(self.path))
+        self.before = self.current
+        self.record_created = self.current is None
+        self.changes = []
+        self.targets_known = True
+        self.records = []
+
+    def values(self, defaults):
+        if self.current is None:
+            return defaults
+        return KVFile.parse(self.current).as_dict()
+
+
+def iscsid_discovery_defaults():
+    """The discovery.sendtargets.* values a new discovery record inherits from iscsid.conf."""
+    text = read_text(under(ISCSID_CONF)) or ""
+    return dict((k, v) for k, v in KVFile.parse(text).as_dict().items() if k.startswith("discovery.sendtargets."))
+
+
+def discover_iscsiadm(adm, item, ifaces, persist, auth_given):
+    """Run discovery at one portal; ``persist`` creates missing node records (``-o new``)."""
+    args = ["-m", "discoverydb", "-t", "st", "-p", item.text]
+    for name in ifaces or []:
+        args += ["-I", name]
+    args += ["--discover", "-o", "new" if persist else "nonpersistent", "-P", "1"]
+    try:
+        rc, out, err = adm.run(args, ok=(0, 21), context="discovery at %s" % item.text, discovery=True)
+    except IscsiadmError as exc:
+        raise DiscoveryFailed(disc.error_message(exc.rc, item.text, exc.stderr, auth_given))
+    if rc == 21:
+        return [], "discovery at %s: the portal offered no target to this initiator" % item.text
+    try:
+        return disc.parse_tree(out), None
+    except ValueError as exc:
+        raise DiscoveryFailed("discovery at %s: could not read iscsiadm's answer (%s)" % (item.text, exc))
+
+
+class DiscoveryFailed(Exception):
+    pass
+
+
+def run_module():
+    module = AnsibleModule(
+        argument_spec=dict(
+            portals=dict(type="list", elements="str", required=True, aliases=["portal"]),
+            auth=dict(type="dict", options=dict(
+                method=dict(type="str", choices=["CHAP", "None"]),
+                username=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                username_in=dict(type="str"),
+                password_in=dict(type="str", no_log=True),
+            )),
+            iface=dict(type="list", elements="str", aliases=["ifaces"]),
+            create_nodes=dict(type="bool", default=True),
+            backend=dict(type="str", default="iscsiadm", choices=["iscsiadm"]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    db = _nodedb.find_db_root(ROOT)
+    try:
+        known_ifaces = [i["name"] for i in _nodedb.read_ifaces(ROOT, db=db)]
+        portals, auth, ifaces = validate(params, known_ifaces)
+    except InputError as exc:
+        _fail(module, str(exc))
+
+    adm = Iscsiadm(module)
+    for field in disc.SECRET_FIELDS:
+        if auth and auth.get(field):
+            adm.add_secret(auth[field])
+
+    before_nodes = _nodedb.read_nodes(ROOT, db=db)
+    defaults = None
+    items = [Portal(p, db) for p in portals]
+    warnings = []
+    for item in items:
+        if item.record_created and defaults is None:
+            defaults = iscsid_discovery_defaults()
+        item.changes = disc.auth_changes(item.values(defaults or {}), auth)
+
+    # ---- apply the discovery records (create, store CHAP), unless check mode
+    if not module.check_mode:
+        for item in items:
+            try:
+                if item.record_created:
+                    adm.run(["-m", "discoverydb", "-t", "st", "-p", item.text, "-o", "new"],
+                            context="creating the discovery record of %s" % item.text, discovery=True)
+                    item.current = read_text(under(item.path))
+                    if item.current is None:
+                        _fail(module, "iscsiadm created the discovery record of %s but %s is not there: the node DB "
+                                      "is not where this module looks (%s)" % (item.text, item.path, db))
+                    item.changes = disc.auth_changes(KVFile.parse(item.current).as_dict(), auth)
+                if item.changes:
+                    write_atomic(module, under(item.path), disc.apply_auth_changes(item.current, item.changes),
+                                 mode=ST_MODE, force_mode=True)
+                    _rc, out, _err = adm.run(["-m", "discoverydb", "-t", "st", "-p", item.text],
+                                             context="reading back the discovery record of %s" % item.text,
+                                             discovery=True)
+                    problems = disc.verify_auth_show(out, auth)
+                    if problems:
+                        _fail(module, "discovery record of %s: iscsiadm does not read back the stored "
+                                      "credentials: %s" % (item.text, "; ".join(problems)), changed=True)
+            except IscsiadmError as exc:
+                _fail(module, exc.message, changed=any(i.record_created or i.changes for i in items))
+
+    # ---- discover
+    discovered = []
+    for item in items:
+        if module.check_mode and item.changes:
+            item.targets_known = False
+            warnings.append("check mode: the targets of %s are unknown until its new discovery credentials are "
+                            "stored (iscsiadm reads them only from the discovery record)" % item.text)
+            continue
+        persist = params["create_nodes"] and not module.check_mode
+        try:
+            if params["backend"] in DISCOVER_FUNCTIONS:
+                triples = DISCOVER_FUNCTIONS[params["backend"]]([(item.portal.address, item.portal.port)], auth)
+                item.records = disc.records_from_triples(triples, ifaces)
+                note = None
+            else:
+                item.records, note = discover_iscsiadm(adm, item, ifaces, persist, auth is not None)
+        except DiscoveryFailed as exc:
+            _fail(module, str(exc), changed=not module.check_mode and any(i.record_created or i.changes
+                                                                          for i in items))
+        if note:
+            warnings.append(note)
+        discovered.extend(item.records)
+    discovered = disc.unique(discovered)
+
+    new, existing = disc.plan_new_records(discovered, before_nodes)
+    for twin in disc.static_twins(new, before_nodes):
+        warnings.append("%s at %s (iface %s) already has a static record (tpgt -1); discovery adds the record of "
+                        "portal group %d next to it" % (twin.target, disc.portal_text(twin.address, twin.port),
+                                                        twin.iface, twin.tpgt))
+
+    created = []
+    if params["create_nodes"]:
+        if not module.check_mode:
+            if params["backend"] in DISCOVER_FUNCTIONS:
+                for rec in new:
+                    try:
+                        adm.node_new(rec.target, disc.portal_text(rec.address, rec.port), rec.iface, rec.tpgt)
+                    except IscsiadmError as exc:
+                        _fail(module, exc.message, changed=True)
+            # what really appeared, from the DB itself
+            after_keys, _flat = disc.existing_keys(_nodedb.read_nodes(ROOT, db=db))
+            before_keys, _flat = disc.existing_keys(before_nodes)
+            created = [r for r in discovered if tuple(r) in after_keys and tuple(r) not in before_keys]
+            missing = [r for r in new if tuple(r) not in after_keys]
+            if missing:
+                _fail(module, "discovery reported records that are not in the node DB afterwards: %s"
+                      % ", ".join("%s %s" % (r.target, disc.portal_text(r.address, r.port)) for r in missing),
+                      changed=True)
+        else:
+            created = new
+
+    changed = bool(created) or any(i.record_created or i.changes for i in items)
+
+    def lines(records):
+        return sorted("%s %s,%d %s" % (r.target, disc.portal_text(r.address, r.port), r.tpgt, r.iface)
+                      for r in records)
+
+    portals_out = []
+    before_auth, after_auth = {}, {}
+    for item in items:
+        before_values = KVFile.parse(item.before).as_dict() if item.before is not None else None
+        shown_after = dict(item.values(defaults or {}))
+        for key, value in item.changes:
+            if value is None:
+                shown_after.pop(key, None)
+            else:
+                shown_after[key] = value
+        portals_out.append({
+            "portal": item.text,
+            "record_created": item.record_created,
+            "auth_changed": bool(item.changes),
+            "auth": disc.masked_auth(shown_after),
+            "targets_known": item.targets_known,
+        })
+        before_auth[item.text] = disc.masked_auth(before_values) if before_values is not None else None
+        after_auth[item.text] = disc.masked_auth(shown_after)
+
+    result = dict(
+        changed=changed,
+        targets=disc.node_entries(discovered),
+        created=disc.node_entries(created),
+        portals=portals_out,
+    )
+    if module._diff:
+        result["diff"] = {
+            "before": {"records": lines(existing), "discovery_auth": before_auth},
+            "after": {"records": lines(existing + list(created)), "discovery_auth": after_auth},
+            "before_header": "node records and discovery records (before)",
+            "after_header": "node records and discovery records (after)",
+        }
+    for warning in warnings:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+def main():
+    run_module()
+
+
+if __name__ == "__main__":
+    main()
