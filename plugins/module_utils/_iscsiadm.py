@@ -20,6 +20,10 @@ AnsibleModule object.
 
 from __future__ import annotations
 
+import errno
+import os
+import time
+
 # code: (name, what iscsiadm means, hint for the user or None)
 EXIT_CODES = {
     0: ("SUCCESS", "success", None),
@@ -153,16 +157,32 @@ class Iscsiadm:
     ``binary`` defaults to ``module.get_bin_path('iscsiadm', required=True)`` (PATH first, then the sbin dirs).
     """
 
-    def __init__(self, module, binary=None):
+    def __init__(self, module, binary=None, root="/"):
         self.module = module
         self._binary = binary
+        self.root = root or "/"
         self._secrets = []
         self.calls = []
 
     @property
     def binary(self):
+        """The command prefix, a list: ``[iscsiadm]`` or, for a root other than /, ``[chroot, root, iscsiadm]``."""
         if self._binary is None:
-            self._binary = self.module.get_bin_path("iscsiadm", required=True)
+            if os.path.realpath(self.root) == "/":
+                self._binary = [self.module.get_bin_path("iscsiadm", required=True)]
+            else:
+                # iscsiadm's paths are compiled in: run the root's own iscsiadm inside it
+                inside = None
+                for cand in ("/usr/sbin/iscsiadm", "/sbin/iscsiadm"):
+                    if os.path.exists(os.path.join(self.root, cand.lstrip("/"))):
+                        inside = cand
+                        break
+                if inside is None:
+                    self.module.fail_json(msg="root: no iscsiadm in %s (usr/sbin or sbin); install open-iscsi in that "
+                                              "root first" % self.root)
+                self._binary = [self.module.get_bin_path("chroot", required=True), self.root, inside]
+        elif isinstance(self._binary, str):
+            self._binary = [self._binary]
         return self._binary
 
     def add_secret(self, value):
@@ -179,7 +199,7 @@ class Iscsiadm:
 
     def run(self, args, ok=(0,), context=None, record=None, discovery=False):
         """Run ``iscsiadm ARGS``; return ``(rc, stdout, stderr)`` when rc is in *ok*, else raise IscsiadmError."""
-        cmd = [self.binary] + [str(a) for a in args]
+        cmd = list(self.binary) + [str(a) for a in args]
         self._guard(cmd)
         self.calls.append(cmd)
         rc, out, err = self.module.run_command(cmd, environ_update={"LANG": "C", "LC_ALL": "C"})
@@ -260,3 +280,59 @@ def parse_show_records(text):
         value = value.strip()
         current[key.strip()] = "" if value == "<empty>" else value
     return records
+
+
+# ----------------------------------------------------------------------------------------------- the node DB lock
+LOCK_DIR = "/run/lock/iscsi"
+
+
+class DbLock:
+    """iscsiadm's own node DB write lock (usr/idbm.c ``idbm_lock``): ``link(lock, lock.write)`` succeeds for one
+    holder at a time.  Hold it while writing record files directly so that a concurrent iscsiadm cannot interleave;
+    never run iscsiadm while holding it (it would wait for us).
+
+    iscsiadm gives up waiting after 30 s and proceeds anyway; we fail instead, naming the stale file.
+    """
+
+    def __init__(self, root="/", timeout=30.0, lock_dir=LOCK_DIR):
+        base = os.path.join(root or "/", lock_dir.lstrip("/"))
+        self.lock_file = os.path.join(base, "lock")
+        self.write_file = os.path.join(base, "lock.write")
+        self.base = base
+        self.timeout = timeout
+        self.held = False
+
+    def acquire(self):
+        if not os.path.isdir(self.base):
+            os.makedirs(self.base, 0o770)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        os.close(fd)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                os.link(self.lock_file, self.write_file)
+                self.held = True
+                return
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+            if time.monotonic() > deadline:
+                raise OSError(errno.EBUSY, "the node DB lock %s has been held for %d s (a stuck iscsiadm? remove the "
+                                           "file if no iscsiadm is running)" % (self.write_file, self.timeout))
+            time.sleep(0.01)
+
+    def release(self):
+        if self.held:
+            self.held = False
+            try:
+                os.unlink(self.write_file)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
