@@ -469,3 +469,113 @@ def data_in_fields(pdu):
         'offset': pdu.u32(40),
         'residual': pdu.u32(44),
     }
+
+
+def request_fields(pdu):
+    """Fields of the initiator PDUs this library sends (used by test peers and for symmetric round trips)."""
+    op = pdu.opcode
+    f = {'opcode': op, 'immediate': pdu.immediate, 'itt': pdu.itt}
+    if op == OP_LOGIN_REQ:
+        flags = pdu.flags
+        f.update({'transit': bool(flags & LOGIN_TRANSIT), 'cont': bool(flags & FLAG_CONTINUE),
+                  'csg': (flags >> 2) & 3, 'nsg': flags & 3, 'version_max': pdu.u8(2), 'version_min': pdu.u8(3),
+                  'isid': pdu.field(8, 6), 'tsih': pdu.u16(14), 'cid': pdu.u16(20), 'cmdsn': pdu.u32(24),
+                  'exp_statsn': pdu.u32(28)})
+    elif op in (OP_TEXT_REQ, OP_NOP_OUT):
+        f.update({'final': pdu.final, 'cont': pdu.cont, 'lun': pdu.lun, 'ttt': pdu.u32(20), 'cmdsn': pdu.u32(24),
+                  'exp_statsn': pdu.u32(28)})
+    elif op == OP_LOGOUT_REQ:
+        f.update({'reason': pdu.flags & 0x7F, 'cid': pdu.u16(20), 'cmdsn': pdu.u32(24), 'exp_statsn': pdu.u32(28)})
+    elif op == OP_SCSI_CMD:
+        f.update({'read': bool(pdu.flags & 0x40), 'write': bool(pdu.flags & 0x20), 'attr': pdu.flags & 0x07,
+                  'lun': pdu.lun, 'expected_length': pdu.u32(20), 'cmdsn': pdu.u32(24), 'exp_statsn': pdu.u32(28),
+                  'cdb': pdu.field(32, 16)})
+    return f
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Builders for target PDUs: the initiator never sends these; test peers, fuzzers and benchmarks do.
+
+def _target_pdu(opcode, flags, itt, statsn, exp_cmdsn, max_cmdsn, data=b''):
+    pdu = PDU(opcode, flags=flags, data=data)
+    pdu.itt = itt
+    pdu.set_u32(24, statsn)
+    pdu.set_u32(28, exp_cmdsn)
+    pdu.set_u32(32, max_cmdsn)
+    return pdu
+
+
+def login_response(isid, tsih, itt, statsn, exp_cmdsn, max_cmdsn, csg, nsg, transit, data=b'', cont=False,
+                   status_class=0, status_detail=0, version_active=0):
+    flags = (LOGIN_TRANSIT if transit else 0) | (FLAG_CONTINUE if cont else 0) | ((csg & 3) << 2) | (nsg & 3)
+    pdu = _target_pdu(OP_LOGIN_RSP, flags, itt, statsn, exp_cmdsn, max_cmdsn, data)
+    pdu.set_u8(2, 0)
+    pdu.set_u8(3, version_active)
+    pdu.set_field(8, bytes(isid))
+    pdu.set_u16(14, tsih)
+    pdu.set_u8(36, status_class)
+    pdu.set_u8(37, status_detail)
+    return pdu
+
+
+def text_response(itt, ttt, statsn, exp_cmdsn, max_cmdsn, data=b'', final=True, cont=False):
+    pdu = _target_pdu(OP_TEXT_RSP, (FLAG_FINAL if final else 0) | (FLAG_CONTINUE if cont else 0), itt, statsn,
+                      exp_cmdsn, max_cmdsn, data)
+    pdu.set_u32(20, ttt)
+    return pdu
+
+
+def nop_in(itt, ttt, statsn, exp_cmdsn, max_cmdsn, lun=b'\0' * 8, data=b''):
+    pdu = _target_pdu(OP_NOP_IN, FLAG_FINAL, itt, statsn, exp_cmdsn, max_cmdsn, data)
+    pdu.lun = lun
+    pdu.set_u32(20, ttt)
+    return pdu
+
+
+def logout_response(itt, statsn, exp_cmdsn, max_cmdsn, response=0, time2wait=0, time2retain=0):
+    pdu = _target_pdu(OP_LOGOUT_RSP, FLAG_FINAL, itt, statsn, exp_cmdsn, max_cmdsn)
+    pdu.set_u8(2, response)
+    pdu.set_u16(40, time2wait)
+    pdu.set_u16(42, time2retain)
+    return pdu
+
+
+def scsi_response(itt, statsn, exp_cmdsn, max_cmdsn, status=0, response=0, sense=b'', residual=0,
+                  underflow=False, overflow=False, exp_datasn=0):
+    data = (len(sense).to_bytes(2, 'big') + bytes(sense)) if sense else b''
+    flags = FLAG_FINAL | (0x02 if underflow else 0) | (0x04 if overflow else 0)
+    pdu = _target_pdu(OP_SCSI_RSP, flags, itt, statsn, exp_cmdsn, max_cmdsn, data)
+    pdu.set_u8(2, response)
+    pdu.set_u8(3, status)
+    pdu.set_u32(36, exp_datasn)
+    pdu.set_u32(44, residual)
+    return pdu
+
+
+def data_in(itt, datasn, offset, data, exp_cmdsn, max_cmdsn, final=False, status=None, statsn=0, residual=0,
+            underflow=False, overflow=False, lun=b'\0' * 8):
+    flags = (FLAG_FINAL if final or status is not None else 0) | (0x02 if underflow else 0) | \
+        (0x04 if overflow else 0) | (0x01 if status is not None else 0)
+    pdu = _target_pdu(OP_DATA_IN, flags, itt, statsn if status is not None else 0, exp_cmdsn, max_cmdsn, data)
+    pdu.lun = lun
+    pdu.set_u32(20, RESERVED_TAG)
+    pdu.set_u8(3, status or 0)
+    pdu.set_u32(36, datasn)
+    pdu.set_u32(40, offset)
+    pdu.set_u32(44, residual)
+    return pdu
+
+
+def reject(reason, rejected_header, statsn, exp_cmdsn, max_cmdsn):
+    pdu = _target_pdu(OP_REJECT, FLAG_FINAL, RESERVED_TAG, statsn, exp_cmdsn, max_cmdsn, bytes(rejected_header))
+    pdu.set_u8(2, reason)
+    return pdu
+
+
+def async_message(event, statsn, exp_cmdsn, max_cmdsn, param1=0, param2=0, param3=0):
+    pdu = _target_pdu(OP_ASYNC, FLAG_FINAL, RESERVED_TAG, statsn, exp_cmdsn, max_cmdsn)
+    pdu.set_u8(36, event)
+    pdu.set_u16(38, param1)
+    pdu.set_u16(40, param2)
+    pdu.set_u16(42, param3)
+    return pdu
