@@ -1,0 +1,192 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The node module run in-process (its real main()) against a node DB under tmp_path (option root).
+
+Only what needs no iscsiadm runs here: bad input (nothing may change), runs with nothing to change (no command may
+run) and check mode.  test_node_iscsiadm.py runs the module against the real iscsiadm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsiadm
+from ansible_collections.openiscsi.initiator.plugins.modules import node
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "module_utils", "data", "open-iscsi-2.1.8")
+T1 = "iqn.2001-04.com.example:disk1"
+T3 = "iqn.2001-04.com.example:disk3"
+SECRET = "alice-secret-1"  # what node-chap-updated.record holds
+NEW_SECRET = "Brand-New-Secret-99"
+
+
+@pytest.fixture
+def root(tmp_path):
+    db = tmp_path / "etc" / "iscsi"
+    (db / "nodes" / T1).mkdir(parents=True)
+    (db / "nodes" / T3).mkdir(parents=True)
+    shutil.copy(os.path.join(DATA, "iscsid.conf"), str(db / "iscsid.conf"))
+    shutil.copy(os.path.join(DATA, "node-new-static.record"), str(db / "nodes" / T1 / "192.0.2.10,3260"))
+    shutil.copy(os.path.join(DATA, "node-chap-updated.record"), str(db / "nodes" / T3 / "192.0.2.30,3260"))
+    for path in (db / "nodes" / T1 / "192.0.2.10,3260", db / "nodes" / T3 / "192.0.2.30,3260"):
+        os.chmod(str(path), 0o600)
+    return tmp_path
+
+
+@pytest.fixture
+def no_commands(monkeypatch):
+    """Any iscsiadm command fails the test."""
+    calls = []
+
+    def refuse(self, args, **kw):
+        calls.append(args)
+        raise AssertionError("iscsiadm must not run here: %r" % (args,))
+
+    monkeypatch.setattr(_iscsiadm.Iscsiadm, "run", refuse)
+    return calls
+
+
+def tree(root):
+    """Every path under root with its bytes' digest and mode: a change of even one byte shows."""
+    out = {}
+    for base, dirs, files in os.walk(str(root)):
+        for name in dirs + files:
+            path = os.path.join(base, name)
+            st = os.lstat(path)
+            digest = None
+            if os.path.isfile(path) and not os.path.islink(path):
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+            out[os.path.relpath(path, str(root))] = (digest, st.st_mode, st.st_mtime_ns)
+    return out
+
+
+def run(capsys, root_dir, check=False, diff=True, **args):
+    args.setdefault("root", str(root_dir))
+    args["_ansible_check_mode"] = check
+    args["_ansible_diff"] = diff
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as info:
+            node.main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    result["_raw"] = out
+    assert (info.value.code == 0) != bool(result.get("failed")), result
+    return result
+
+
+def test_nothing_to_change_reads_files_only(capsys, root, no_commands):
+    before = tree(root)
+    res = run(capsys, root, nodes=[
+        {"target": T1, "portal": "192.0.2.10", "startup": "manual"},
+        {"target": T3.upper().replace("IQN.", "iqn."), "portal": "192.0.2.30:3260", "startup": "automatic",
+         "auth": {"username": "alice", "password": SECRET, "username_in": "target1", "password_in": "target-secret-2",
+                  "chap_algs": ["SHA256", "MD5"]},
+         "settings": {"node.session.timeo.replacement_timeout": 15}},
+    ])
+    assert res["changed"] is False
+    assert res["summary"] == {"create": 0, "update": 0, "delete": 0, "unchanged": 2}
+    assert res["commands"] == 0 and no_commands == []
+    assert [r["action"] for r in res["records"]] == ["none", "none"]
+    assert res["db_root"] == "/etc/iscsi"
+    assert tree(root) == before
+    assert SECRET not in res["_raw"]
+
+
+def test_absent_record_already_gone_is_no_change(capsys, root, no_commands):
+    res = run(capsys, root, target="iqn.2001-04.com.example:gone", portal="192.0.2.99", state="absent")
+    assert res["changed"] is False and res["records"][0]["action"] == "none"
+
+
+def test_check_mode_predicts_without_touching(capsys, root, no_commands):
+    before = tree(root)
+    res = run(capsys, root, check=True, nodes=[
+        {"target": T1, "portal": "192.0.2.10", "startup": "automatic", "auth": {"username": "bob",
+                                                                                "password": NEW_SECRET}},
+        {"target": T3, "portal": "192.0.2.30", "auth": {"username": "alice", "password": NEW_SECRET}},
+        {"target": "iqn.2001-04.com.example:new", "portal": "[2001:db8::5]:3261", "tpgt": 2},
+        {"target": T1, "portal": "192.0.2.10:3261", "state": "absent"},
+    ])
+    assert res["changed"] is True
+    assert res["summary"] == {"create": 1, "update": 2, "delete": 0, "unchanged": 1}
+    first, second, third, fourth = res["records"]
+    assert first["changes"] == {
+        "node.startup": {"before": "manual", "after": "automatic"},
+        "node.session.auth.authmethod": {"before": "None", "after": "CHAP"},
+        "node.session.auth.username": {"before": None, "after": "bob"},
+        "node.session.auth.password": {"before": None, "after": "********"},
+    }
+    assert second["changes"] == {"node.session.auth.password": {"before": "********", "after": "********"}}
+    assert (third["action"], third["portal"], third["tpgt"]) == ("create", "[2001:db8::5]:3261", 2)
+    assert fourth["action"] == "none"
+    assert "node.startup = automatic" in res["diff"]["after"]
+    assert "node.session.auth.password = ********" in res["diff"]["after"]
+    assert NEW_SECRET not in res["_raw"] and SECRET not in res["_raw"]
+    assert res["commands"] == 0 and no_commands == []
+    assert tree(root) == before
+
+
+def test_delete_with_live_session_refused(capsys, root, no_commands):
+    sess = root / "sys" / "class" / "iscsi_session" / "session7"
+    conn = root / "sys" / "class" / "iscsi_connection" / "connection7:0"
+    sess.mkdir(parents=True)
+    conn.mkdir(parents=True)
+    for name, value in (("targetname", T1), ("state", "LOGGED_IN"), ("ifacename", "default"), ("tpgt", "1")):
+        (sess / name).write_text(value + "\n")
+    for name, value in (("persistent_address", "192.0.2.10"), ("persistent_port", "3260"), ("address", "192.0.2.10"),
+                        ("port", "3260")):
+        (conn / name).write_text(value + "\n")
+    before = tree(root)
+    res = run(capsys, root, target=T1, portal="192.0.2.10", state="absent")
+    if res.get("failed"):
+        assert "session of it is live" in res["msg"] and "force" in res["msg"]
+    else:  # the sysfs reader did not take this minimal tree for a session
+        pytest.fail("the live session was not detected: %r" % res)
+    assert tree(root) == before
+
+
+BAD = [
+    (dict(target=T1, portal="192.0.2.10", nodes=[{"target": T3, "portal": "192.0.2.30"}]), ["target",
+                                                                                           "cannot be combined"]),
+    (dict(target=T1), ["portal", "is required"]),
+    (dict(target="iqn.2001-04.com.example:a b", portal="192.0.2.10"), ["target", "whitespace"]),
+    (dict(target="example:disk", portal="192.0.2.10"), ["target", "iqn."]),
+    (dict(target=T1, portal="192.0.2.10:0"), ["portal", "port 0"]),
+    (dict(target=T1, portal="192.0.2.10:65536"), ["portal", "port 65536"]),
+    (dict(target=T1, portal="2001:db8::1"), ["portal", "brackets"]),
+    (dict(target=T1, portal="300.1.2.3"), ["portal", "IPv4"]),
+    (dict(target=T1, portal="192.0.2.10", settings={"node.startp": "manual"}), ["unknown key", "'node.startup'"]),
+    (dict(target=T1, portal="192.0.2.10", settings={"node.session.queue_depth": "lots"}), ["integer"]),
+    (dict(target=T1, portal="192.0.2.10", settings={"node.session.auth.password": NEW_SECRET}), ["auth.password"]),
+    (dict(target=T1, portal="192.0.2.10", auth={"password": NEW_SECRET}), ["auth.username", "required"]),
+    (dict(target=T1, portal="192.0.2.10", tpgt=-2), ["tpgt", "out of range"]),
+    (dict(target=T1, portal="192.0.2.10", iface="san-a"), ["would replace it", "tpgt"]),
+    (dict(nodes=[{"target": T1, "portal": "192.0.2.10"}, {"target": T1, "portal": "192.0.2.10:3260"}]),
+     ["nodes[1]", "same record"]),
+    (dict(nodes=[{"target": T1, "portal": "192.0.2.10", "state": "absent", "startup": "manual"}]),
+     ["nodes[0].startup", "state=absent"]),
+    (dict(nodes=[{"target": T1}]), ["portal"]),
+    (dict(nodes=[{"target": T1, "portal": "192.0.2.10", "tpgt": "one"}]), ["tpgt"]),
+    (dict(target=T1, portal="192.0.2.10", startup="sometimes"), ["startup", "manual, automatic, onboot"]),
+    (dict(target=T1, portal="192.0.2.10", root="relative/dir"), ["root", "absolute"]),
+]
+
+
+@pytest.mark.parametrize("args, words", BAD)
+def test_bad_input_changes_nothing(capsys, root, no_commands, args, words):
+    before = tree(root)
+    res = run(capsys, root, **args)
+    assert res["failed"] is True
+    for word in words:
+        assert word in res["msg"], res["msg"]
+    assert NEW_SECRET not in res["_raw"]
+    assert tree(root) == before
+    assert no_commands == []
