@@ -323,3 +323,47 @@ def test_no_bnx2_trap_with_iscsiuio(tmp_path, how):
                                            ("i686", 32), ("armv7l", 32), ("", None)])
 def test_kernel_bits(machine, bits):
     assert _hostinfo.kernel_bits(machine) == bits
+
+
+# ----------------------------------------------------------------------------------------------- captured lab trees
+def test_captured_bookworm_host(tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    assert _hostinfo.open_iscsi_version(root) == {"version": "2.1.8-1", "source": "dpkg", "architecture": "amd64"}
+    assert _hostinfo.init_system(root) == "systemd"
+    root_info, usr_info = _hostinfo.root_usr_on_iscsi(root)
+    assert (root_info["source"], root_info["disks"], root_info["on_iscsi"]) == ("/dev/vda", ["vda"], False)
+    assert usr_info["on_iscsi"] is False and usr_info["mounted"] is False
+    # the LUN's partition mounted on /mnt/lab is found on session 1 through the real partition layout
+    lab = _hostinfo.mount_on_iscsi(root, "/mnt/lab")
+    assert (lab["source"], lab["disks"], lab["sessions"], lab["on_iscsi"]) == ("/dev/sda1", ["sda"], [1], True)
+    assert _hostinfo.trap_warnings(root, machine="x86_64") == []
+    assert _hostinfo.uio_nics(root) == []  # virtio NICs, captured with their driver links
+
+
+def test_captured_tree_with_root_on_the_lun(tmp_path):
+    # The same real tree, with / mounted from the LUN's partition (8:1) as on a root-on-iSCSI host.
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path, {
+        "proc/self/mountinfo": "22 1 8:1 / / rw,relatime - ext4 /dev/sda1 rw\n"})
+    root_info, usr_info = _hostinfo.root_usr_on_iscsi(root)
+    assert root_info["on_iscsi"] is True and root_info["sessions"] == [1]
+    assert usr_info["on_iscsi"] is True
+
+
+def test_captured_nic_drivers_are_named(tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    drivers = sorted(os.path.basename(os.path.realpath(os.path.join(root, "sys/class/net", n, "device", "driver")))
+                     for n in os.listdir(os.path.join(root, "sys/class/net"))
+                     if os.path.lexists(os.path.join(root, "sys/class/net", n, "device")))
+    assert drivers and set(drivers) == {"virtio_net"}
+
+
+def test_captured_tree_with_a_bnx2x_nic(tmp_path):
+    # eth1's real device, rebound (in the copy) to bnx2x: the trap fires, and stops once iscsiuio is installed.
+    drv = "sys/bus/pci/drivers/bnx2x"
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path, {
+        drv: {"dir": True},
+        "sys/devices/pci0000:00/0000:00:04.0/virtio2/driver": {"link": "../../../../bus/pci/drivers/bnx2x"}})
+    assert _hostinfo.uio_nics(root) == [("eth1", "bnx2x")]
+    assert [t["id"] for t in _hostinfo.trap_warnings(root, machine="x86_64")] == ["bnx2_without_iscsiuio"]
+    put(root, "/usr/sbin/iscsiuio", "")
+    assert _hostinfo.trap_warnings(root, machine="x86_64") == []

@@ -7,10 +7,14 @@ from __future__ import annotations
 import errno
 import json
 import os
+import sys
 
 import pytest
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _nodedb
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
+import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
 
 TGT = "iqn.2025-01.lab.openiscsi:tgt-open"
 SECRET = "labchap-secret1"
@@ -290,3 +294,47 @@ def test_read_ifaces_db_and_etc_fallback(tmp_path):
 ])
 def test_is_secret(key, secret):
     assert _nodedb.is_secret(key) is secret
+
+
+# ----------------------------------------------------------------------------------------------- captured lab trees
+CHAP_TGT = "iqn.2025-01.lab.openiscsi:tgt-chap"
+
+
+def test_captured_bookworm_node_db(tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    meta = fixturetree.load_meta("bookworm-logged-in")
+    info = _nodedb.db_root_info(root)
+    assert (info["path"], info["version"], info["populated"]) == ("/etc/iscsi", "2.1.8-1", ["/etc/iscsi"])
+    nodes = _nodedb.read_nodes(root)
+    # exactly the records iscsiadm listed in the guest, with the same portals and tpgts
+    assert sorted((n["portal"], n["tpgt"], n["target"]) for n in nodes) == sorted(fixturetree.iscsiadm_nodes(meta))
+    by = dict(((n["target"], n["portal"]), n) for n in nodes)
+    # 2.1.8 keeps static (-o new) records in the flat <addr>,<port> layout, IPv6 without brackets
+    v6 = by[(TGT, "[fd00:213::1]:3260")]
+    assert (v6["layout"], v6["tpgt"], v6["address"]) == ("flat", -1, "fd00:213::1")
+    assert v6["path"] == "/etc/iscsi/nodes/%s/fd00:213::1,3260" % TGT
+    assert v6["discovery"]["type"] == "static"
+    disc = by[(TGT, "10.213.0.1:3260")]
+    assert (disc["layout"], disc["tpgt"], disc["iface"], disc["startup"]) == ("dir", 1, "default", "automatic")
+    assert disc["discovery"] == {"type": "send_targets", "address": "10.213.0.1", "port": 3260}
+    chap = by[(CHAP_TGT, "10.213.0.2:3260")]
+    assert chap["auth"]["method"] == "CHAP" and chap["auth"]["username"] == "labchap"
+    assert chap["auth"]["has_password"] is True and chap["auth"]["has_password_in"] is False
+    # the secret is in the captured files, and in no result
+    with open(os.path.join(root, chap["path"].lstrip("/"))) as handle:
+        assert "labchap-secret1" in handle.read()
+    assert "labchap-secret1" not in json.dumps(nodes)
+    assert len(nodes[0]["settings"]) > 50  # every key of a real record
+
+
+def test_captured_bookworm_send_targets_and_ifaces(tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    [st] = _nodedb.read_send_targets(root)
+    assert (st["portal"], st["path"], st["auth"]["method"]) == (
+        "10.213.0.1:3260", "/etc/iscsi/send_targets/10.213.0.1,3260/st_config", "None")
+    assert sorted(n["target"].rsplit(":", 1)[1] for n in st["nodes"]) == ["tgt-acl", "tgt-chap", "tgt-mutual",
+                                                                           "tgt-open"]
+    assert set((n["portal_dir"], n["iface"]) for n in st["nodes"]) == {("10.213.0.1,3260,1", "default")}
+    [iface] = _nodedb.read_ifaces(root)
+    assert (iface["name"], iface["net_ifacename"], iface["transport"], iface["path"]) == (
+        "labif0", "lab0", "tcp", "/etc/iscsi/ifaces/labif0")

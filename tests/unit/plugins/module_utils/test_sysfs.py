@@ -212,3 +212,81 @@ def test_read_attr_missing_is_none(tmp_path):
 def test_read_session_rejects_bad_name(tmp_path):
     with pytest.raises(ValueError):
         _sysfs.read_session(str(tmp_path), "connection1:0")
+
+
+# ----------------------------------------------------------------------------------------------- captured lab trees
+OPEN = "iqn.2025-01.lab.openiscsi:tgt-open"
+CHAP = "iqn.2025-01.lab.openiscsi:tgt-chap"
+LAB_INITIATOR = "iqn.1993-08.org.debian:01:51daaf1dc457"
+
+
+def captured(tmp_path, name, overrides=None):
+    root = fixturetree.materialize(name, tmp_path / name, overrides)
+    return root, _sysfs.read_sessions(root), fixturetree.load_meta(name)
+
+
+def test_captured_logged_in(tmp_path):
+    _root, sessions, _meta = captured(tmp_path, "bookworm-logged-in")
+    assert [(s["sid"], s["state"], s["targetname"], s["tpgt"], s["ifacename"]) for s in sessions] == [
+        (1, "LOGGED_IN", OPEN, 1, "default"), (2, "LOGGED_IN", CHAP, 1, "default")]
+    s1, s2 = sessions
+    assert s1["initiatorname"] == LAB_INITIATOR and s1["recovery_tmo"] == 120 and s2["recovery_tmo"] == 120
+    assert s1["target_state"] == "SCANNED"
+    assert [(c["state"], c["persistent_address"], c["persistent_port"], c["address"], c["port"])
+            for c in s1["connections"]] == [("up", "10.213.0.1", 3260, "10.213.0.1", 3260)]
+    assert s2["connections"][0]["address"] == "10.213.0.2"
+    assert (s1["host"]["name"], s1["host"]["software"], s1["host"]["proc_name"]) == ("host2", True, "iscsi_tcp")
+    assert s1["host"]["ipaddress"] == "10.213.0.11" and s1["host"]["netdev"] is None  # "(null)" in sysfs
+    assert [(d["hctl"], d["block"], d["state"], d["type"]) for d in s1["devices"]] == [
+        ("2:0:0:0", None, "running", 12), ("2:0:0:1", "sda", "running", 0), ("2:0:0:2", "sdb", "running", 0)]
+    assert s1["devices"][1]["by_path"] == ["/dev/disk/by-path/ip-10.213.0.1:3260-iscsi-%s-lun-1" % OPEN]
+    assert [d["block"] for d in s2["devices"]] == [None, "sdc"]
+    assert _sysfs.device_map(sessions) == {"sda": (1, "2:0:0:1"), "sdb": (1, "2:0:0:2"), "sdc": (2, "3:0:0:1")}
+
+
+@pytest.mark.parametrize("name", ["bookworm-logged-in", "bookworm-failed", "bookworm-recovery-timeout"])
+def test_captured_agrees_with_iscsiadm(tmp_path, name):
+    """The pure-sysfs view equals what iscsiadm (talking to iscsid) said at capture time."""
+    _root, sessions, meta = captured(tmp_path, name)
+    ref = fixturetree.iscsiadm_sessions(meta)
+    assert sorted(ref) == [s["sid"] for s in sessions]
+    for s in sessions:
+        r = ref[s["sid"]]
+        assert (s["targetname"], s["state"], s["ifacename"]) == (r["target"], r["state"], r["iface"])
+        c = s["connections"][0]
+        assert "%s:%d,%d" % (c["persistent_address"], c["persistent_port"], s["tpgt"]) == r["persistent_portal"]
+        assert dict((d["block"], d["state"]) for d in s["devices"] if d["block"]) == r["disks"]
+
+
+def test_captured_failed_after_cut(tmp_path):
+    _root, sessions, _meta = captured(tmp_path, "bookworm-failed")
+    assert [(s["sid"], s["state"]) for s in sessions] == [(1, "FAILED"), (2, "FAILED")]
+    for s in sessions:
+        c = s["connections"][0]
+        assert c["state"] == "failed"
+        # the current address cannot be read while the connection is down; the persistent one stays
+        assert c["address"] is None and c["port"] is None
+        assert c["persistent_address"] in ("10.213.0.1", "10.213.0.2")
+        assert set(d["state"] for d in s["devices"] if d["block"]) == {"blocked"}
+    assert [s["recovery_tmo"] for s in sessions] == [120, 45]
+
+
+def test_captured_recovery_timeout(tmp_path):
+    _root, sessions, _meta = captured(tmp_path, "bookworm-recovery-timeout")
+    s1, s2 = sessions
+    assert s1["state"] == "FAILED" and [d["state"] for d in s1["devices"] if d["block"]] == ["blocked", "blocked"]
+    assert s2["state"] == "FREE" and [d["state"] for d in s2["devices"] if d["block"]] == ["transport-offline"]
+    assert s2["devices"][1]["block"] == "sdc"  # the block device stays while the session is FREE
+
+
+def test_captured_tree_derived_edge_cases(tmp_path):
+    sess1 = "sys/devices/platform/host2/session1/iscsi_session/session1/"
+    _root, sessions, _meta = captured(tmp_path, "bookworm-logged-in", {
+        "sys/devices/platform/host3/session2": None,         # session2 vanished: dangling class link
+        sess1 + "recovery_tmo": "off\n",
+        sess1 + "target_state": None,                           # an older kernel
+        sess1 + "targetname": "(null)\n",
+    })
+    [s1] = sessions
+    assert s1["recovery_tmo"] is None and s1["target_state"] is None and s1["targetname"] is None
+    assert s1["state"] == "LOGGED_IN" and [d["block"] for d in s1["devices"]] == [None, "sda", "sdb"]

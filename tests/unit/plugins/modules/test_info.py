@@ -223,3 +223,22 @@ def test_documentation_matches_spec():
                         "init_system", "traps"}
     assert set(info.gather("/nonexistent-root")) == returned
     yaml.safe_load(info.EXAMPLES)
+
+
+# ----------------------------------------------------------------------------------------------- captured lab trees
+@pytest.mark.parametrize("name, states", [
+    ("bookworm-logged-in", ["LOGGED_IN", "LOGGED_IN"]),
+    ("bookworm-failed", ["FAILED", "FAILED"]),
+    ("bookworm-recovery-timeout", ["FAILED", "FREE"]),
+])
+def test_gather_on_captured_trees(tmp_path, name, states):
+    root = fixturetree.materialize(name, tmp_path)
+    meta = fixturetree.load_meta(name)
+    res = info.gather(root, machine=meta["machine"])
+    assert res["initiator_name"] == "iqn.1993-08.org.debian:01:51daaf1dc457"
+    assert res["open_iscsi"]["version"] == meta["open_iscsi"] == "2.1.8-1"
+    assert res["node_db"]["path"] == "/etc/iscsi" and len(res["nodes"]) == 6
+    assert [s["state"] for s in res["sessions"]] == states
+    assert [d["block"] for s in res["sessions"] for d in s["devices"] if d["block"]] == ["sda", "sdb", "sdc"]
+    assert res["root_on_iscsi"] is False and res["init_system"] == "systemd" and res["traps"] == []
+    assert "labchap-secret1" not in json.dumps(res)
