@@ -54,7 +54,7 @@ tree:
 
 # Plain pytest (seconds): tests/unit/conftest.py makes the collection importable from the checkout.
 units: venv
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q --junitxml=$(REPO)/.build/junit/units.xml tests/unit
 
 # Optional, not part of `make test`: the same unit tests under ansible-test's own runner (its pytest config,
 # xdist, a venv built from PyPI plus tests/unit/requirements.txt).  Slower (about a minute on 2 cores).
@@ -76,12 +76,33 @@ sanity: venv tree
 lint: venv tree
 	PATH="$(BIN):$$PATH" $(BIN)/ansible-lint --offline --profile production
 
-test: deps venv
-	$(MAKE) --no-print-directory units
-	@echo "== all suites passed"
+# Tests that need local daemons but no VM: tgtd on 127.0.0.1 for the pure-Python initiator.
+.PHONY: integration
+integration: venv deps
+	$(BIN)/pytest -q -p no:cacheprovider --junitxml=$(REPO)/.build/junit/integration.xml tests/integration
 
+# Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
+# The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
+TEST_SUITES ?= units integration sanity lint lab-test molecule
+test: deps venv
+	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
+	for t in $(TEST_SUITES); do \
+	  echo "==== $$t"; start=$$(date +%s); \
+	  if $(MAKE) --no-print-directory $$t; then r=passed; else r=FAILED; rc=1; fi; \
+	  echo "suite $$t: $$r in $$(( $$(date +%s) - start )) s" >> .build/test-summary.txt; \
+	done; \
+	$(MAKE) --no-print-directory lab-down >/dev/null 2>&1 || true; \
+	echo "==== summary"; cat .build/test-summary.txt; \
+	$(BIN)/python hacking/junit_summary.py .build/junit; \
+	exit $$rc
+
+# Start the lab, run the demo play against it, stop the lab whatever happens.
 demo: deps venv tree
-	$(BIN)/python lab/demo.py
+	@trap '$(LAB) down >/dev/null 2>&1 || true' EXIT; \
+	$(LAB) up; \
+	state=$${LAB_STATE_DIR:-$(REPO)/.lab}; \
+	ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_STDOUT_CALLBACK=default $(BIN)/ansible-playbook \
+	  -i $$state/inventory.yml playbooks/demo.yml
 
 clean:
 	rm -rf .build tests/output
