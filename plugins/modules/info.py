@@ -23,7 +23,7 @@ description:
     socket-activates iscsid) and no other iscsiadm mode, so it is safe on any host, with or without iscsid running.
   - CHAP passwords are never returned; each auth block says whether a password is set.
 author:
-  - openiscsi.initiator contributors
+  - openiscsi.initiator contributors (@openiscsi)
 options:
   node_settings:
     description:
@@ -215,18 +215,65 @@ nodes:
       type: list
       elements: str
 send_targets:
-  description: SendTargets discovery records (C(portal), C(address), C(port), C(path), C(startup), C(auth),
-    C(settings), and C(nodes) linked from the record).
+  description: SendTargets discovery records, sorted by portal.
   returned: always
   type: list
   elements: dict
+  contains:
+    portal:
+      description: C(address:port) of the discovery portal.
+      type: str
+      sample: 10.213.0.1:3260
+    path:
+      description: The record file.
+      type: str
+      sample: /etc/iscsi/send_targets/10.213.0.1,3260/st_config
+    startup:
+      description: C(discovery.startup).
+      type: str
+    auth:
+      description: Discovery CHAP settings without the secrets (C(method), C(username), C(username_in),
+        C(has_password), C(has_password_in)).
+      type: dict
+    nodes:
+      description: The node records linked from the discovery record (C(target), C(portal_dir), C(iface)).
+      type: list
+      elements: dict
+    settings:
+      description: Every key of the record except secrets, as stored. Empty unless O(node_settings=true).
+      type: dict
 ifaces:
-  description: iface records on disk (C(name), C(transport), C(net_ifacename), C(hwaddress), C(ipaddress),
-    C(initiatorname), C(path), C(settings)); the built-in C(default) and C(iser) ifaces have no file and are not
-    listed.
+  description: iface records on disk; the built-in C(default) and C(iser) ifaces have no file and are not listed.
   returned: always
   type: list
   elements: dict
+  contains:
+    name:
+      description: The iface name (C(iface.iscsi_ifacename)).
+      type: str
+      sample: eth1
+    transport:
+      description: C(iface.transport_name) (V(tcp), V(iser), V(bnx2i) ...).
+      type: str
+    net_ifacename:
+      description: The network interface the iface binds to, or V(null).
+      type: str
+    hwaddress:
+      description: The MAC address the iface binds to, or V(null).
+      type: str
+    ipaddress:
+      description: The iface's IP address (offload), or V(null).
+      type: str
+    initiatorname:
+      description: A per-iface initiator name, or V(null).
+      type: str
+    path:
+      description: The record file.
+      type: str
+      sample: /etc/iscsi/ifaces/eth1
+    settings:
+      description: Every key of the record, as stored. Empty unless O(node_settings=true).
+      type: dict
 sessions:
   description: Live iSCSI sessions read from sysfs, sorted by session id.
   returned: always

@@ -280,8 +280,8 @@ def test_read_ifaces_db_and_etc_fallback(tmp_path):
     put(tmp_path, "/etc/iscsi/ifaces/eth2", IFACE % "eth2")
     put(tmp_path, "/etc/iscsi/ifaces/eth1", IFACE % "shadowed")
     ifaces = _nodedb.read_ifaces(str(tmp_path), db="/var/lib/iscsi")
-    assert [(i["name"], i["path"]) for i in ifaces] == [("eth1", "/var/lib/iscsi/ifaces/eth1"),
-                                                       ("eth2", "/etc/iscsi/ifaces/eth2")]
+    assert [(i["name"], i["path"]) for i in ifaces] == [
+        ("eth1", "/var/lib/iscsi/ifaces/eth1"), ("eth2", "/etc/iscsi/ifaces/eth2")]
     assert ifaces[0]["net_ifacename"] == "eth1" and ifaces[0]["ipaddress"] is None
     assert ifaces[0]["transport"] == "tcp" and ifaces[0]["version"] == "2.1.8"
 
@@ -332,8 +332,8 @@ def test_captured_bookworm_send_targets_and_ifaces(tmp_path):
     [st] = _nodedb.read_send_targets(root)
     assert (st["portal"], st["path"], st["auth"]["method"]) == (
         "10.213.0.1:3260", "/etc/iscsi/send_targets/10.213.0.1,3260/st_config", "None")
-    assert sorted(n["target"].rsplit(":", 1)[1] for n in st["nodes"]) == ["tgt-acl", "tgt-chap", "tgt-mutual",
-                                                                           "tgt-open"]
+    assert sorted(n["target"].rsplit(":", 1)[1] for n in st["nodes"]) == [
+        "tgt-acl", "tgt-chap", "tgt-mutual", "tgt-open"]
     assert set((n["portal_dir"], n["iface"]) for n in st["nodes"]) == {("10.213.0.1,3260,1", "default")}
     [iface] = _nodedb.read_ifaces(root)
     assert (iface["name"], iface["net_ifacename"], iface["transport"], iface["path"]) == (
