@@ -139,26 +139,34 @@ NODE_IDENTITY_KEYS = ("node.name", "node.tpgt", "node.conn[0].address", "node.co
 HIDDEN_KEYS = ("node.session.auth.password_length", "node.session.auth.password_in_length",
                "discovery.sendtargets.auth.password_length", "discovery.sendtargets.auth.password_in_length")
 
-_IFACE_INT = ("iface.prefix_len", "iface.vlan_id", "iface.vlan_priority", "iface.iface_num", "iface.mtu", "iface.port",
-              "iface.tos", "iface.ttl", "iface.tcp_wsf", "iface.tcp_timer_scale", "iface.def_task_mgmt_timeout",
-              "iface.erl", "iface.max_receive_data_len", "iface.first_burst_len", "iface.max_outstanding_r2t",
-              "iface.max_burst_len", "iface.dup_addr_detect_cnt", "iface.flow_label", "iface.hop_limit",
-              "iface.nd_reachable_tmo", "iface.nd_rexmit_time", "iface.nd_stale_tmo", "iface.router_adv_link_mtu",
-              "iface.traffic_class")
-_IFACE_STR = ("iface.iscsi_ifacename", "iface.net_ifacename", "iface.ipaddress", "iface.hwaddress",
-              "iface.transport_name", "iface.initiatorname", "iface.isid", "iface.bootproto", "iface.subnet_mask",
-              "iface.gateway", "iface.primary_dns", "iface.secondary_dns", "iface.vlan_state", "iface.ipv6_linklocal",
-              "iface.ipv6_router", "iface.ipv6_autocfg", "iface.linklocal_autocfg", "iface.router_autocfg",
-              "iface.state", "iface.delayed_ack", "iface.tcp_nagle", "iface.tcp_wsf_state", "iface.tcp_timestamp",
-              "iface.dhcp_dns", "iface.dhcp_slp_da", "iface.tos_state", "iface.gratuitous_arp",
-              "iface.dhcp_alt_client_id_state", "iface.dhcp_alt_client_id", "iface.dhcp_req_vendor_id_state",
-              "iface.dhcp_vendor_id_state", "iface.dhcp_vendor_id", "iface.dhcp_learn_iqn", "iface.fragmentation",
-              "iface.incoming_forwarding", "iface.gratuitous_neighbor_adv", "iface.redirect",
-              "iface.ignore_icmp_echo_request", "iface.mld", "iface.header_digest", "iface.data_digest",
-              "iface.immediate_data", "iface.initial_r2t", "iface.data_seq_inorder", "iface.data_pdu_inorder",
-              "iface.chap_auth", "iface.bidi_chap", "iface.strict_login_compliance", "iface.discovery_auth",
-              "iface.discovery_logout")
-IFACE_KEYS = dict([(k, _int(0, 4294967295)) for k in _IFACE_INT] + [(k, _STR) for k in _IFACE_STR])
+# iface record keys in the order iscsiadm writes them (idbm_recinfo_iface, 2.1.8); the bootproto..ttl block is
+# written for IPv4 ifaces, the ipv6_autocfg..traffic_class block for IPv6 ones.
+IFACE_ORDER = (
+    "iface.iscsi_ifacename", "iface.net_ifacename", "iface.ipaddress", "iface.prefix_len", "iface.hwaddress",
+    "iface.transport_name", "iface.initiatorname", "iface.state", "iface.vlan_id", "iface.vlan_priority",
+    "iface.vlan_state", "iface.iface_num", "iface.mtu", "iface.port", "iface.bootproto", "iface.subnet_mask",
+    "iface.gateway", "iface.dhcp_alt_client_id_state", "iface.dhcp_alt_client_id", "iface.dhcp_dns",
+    "iface.dhcp_learn_iqn", "iface.dhcp_req_vendor_id_state", "iface.dhcp_vendor_id_state", "iface.dhcp_vendor_id",
+    "iface.dhcp_slp_da", "iface.fragmentation", "iface.gratuitous_arp", "iface.incoming_forwarding",
+    "iface.tos_state", "iface.tos", "iface.ttl", "iface.ipv6_autocfg", "iface.linklocal_autocfg",
+    "iface.router_autocfg", "iface.ipv6_linklocal", "iface.ipv6_router", "iface.dup_addr_detect_cnt",
+    "iface.flow_label", "iface.gratuitous_neighbor_adv", "iface.hop_limit", "iface.mld", "iface.nd_reachable_tmo",
+    "iface.nd_rexmit_time", "iface.nd_stale_tmo", "iface.router_adv_link_mtu", "iface.traffic_class",
+    "iface.delayed_ack", "iface.tcp_nagle", "iface.tcp_wsf_state", "iface.tcp_wsf", "iface.tcp_timer_scale",
+    "iface.tcp_timestamp", "iface.redirect", "iface.def_task_mgmt_timeout", "iface.header_digest",
+    "iface.data_digest", "iface.immediate_data", "iface.initial_r2t", "iface.data_seq_inorder",
+    "iface.data_pdu_inorder", "iface.erl", "iface.max_receive_data_len", "iface.first_burst_len",
+    "iface.max_outstanding_r2t", "iface.max_burst_len", "iface.chap_auth", "iface.bidi_chap",
+    "iface.strict_login_compliance", "iface.discovery_auth", "iface.discovery_logout",
+)
+_IFACE_INT = frozenset(("iface.prefix_len", "iface.vlan_id", "iface.vlan_priority", "iface.iface_num", "iface.mtu",
+                        "iface.port", "iface.tos", "iface.ttl", "iface.tcp_wsf", "iface.tcp_timer_scale",
+                        "iface.def_task_mgmt_timeout", "iface.erl", "iface.max_receive_data_len",
+                        "iface.first_burst_len", "iface.max_outstanding_r2t", "iface.max_burst_len",
+                        "iface.dup_addr_detect_cnt", "iface.flow_label", "iface.hop_limit", "iface.nd_reachable_tmo",
+                        "iface.nd_rexmit_time", "iface.nd_stale_tmo", "iface.router_adv_link_mtu",
+                        "iface.traffic_class"))
+IFACE_KEYS = dict((k, _int(0, 4294967295) if k in _IFACE_INT else _STR) for k in IFACE_ORDER)
 
 # SendTargets defaults/records (idbm_recinfo_discovery); chap_algs reuses the node key name.
 DISCOVERY_KEYS = {

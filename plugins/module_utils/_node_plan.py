@@ -32,6 +32,7 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     AUTH_METHODS,
+    IFACE_ORDER,
     MASK,
     NODE_KEYS,
     STARTUP_CHOICES,
@@ -57,10 +58,10 @@ ENTRY_KEYS = ("target", "portal", "iface", "tpgt", "state", "startup", "conn_sta
 AUTH_OPTION_KEYS = ("method", "username", "password", "username_in", "password_in", "chap_algs")
 IFACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 EMPTY = "<empty>"
-# iscsiadm's order of the node keys in a record (idbm_recinfo_node); iface.* keys sit between node.leading_login and
-# node.discovery_address.
-_ORDER = (["node.name", "node.tpgt", "node.startup", "node.leading_login", "node.discovery_address",
-           "node.discovery_port", "node.discovery_type"]
+# iscsiadm's order of the keys in a node record (idbm_recinfo_node): the iface.* copy sits between
+# node.leading_login and node.discovery_address.
+_ORDER = (["node.name", "node.tpgt", "node.startup", "node.leading_login"] + list(IFACE_ORDER)
+          + ["node.discovery_address", "node.discovery_port", "node.discovery_type"]
           + [k for k in NODE_KEYS if k not in ("node.startup", "node.leading_login")
              and not k.startswith("node.conn[0].")]
           + ["node.conn[0].address", "node.conn[0].port"]
