@@ -33,6 +33,7 @@ BLOCK_TYPES = frozenset((0x00, 0x05, 0x07, 0x0E, 0x14))
 
 # iscsiadm exit codes (include/iscsi_err.h) that matter here.
 RC_SESS_NOT_FOUND = 2
+RC_SYSFS_LOOKUP = 22  # "Could not get session info for sid N": the session went away
 RC_SESS_EXISTS = 15
 RC_NO_OBJS_FOUND = 21
 RC_LOGIN_AUTH_FAILED = 24
@@ -172,13 +173,13 @@ def login_changed(plan):
 
 
 # ----------------------------------------------------------------------------------------------- readiness
-def readiness(session, want_devices=True):
+def readiness(session, want_devices=True, want_links=True):
     """``(hard, soft)`` lists of what is still missing for *session* to count as ready after login.
 
     hard: not LOGGED_IN; the LUN scan not finished (kernel ``target_state`` other than SCANNED, where the kernel has
     that attribute); a disk LUN without its block device.  soft: a block device without a /dev/disk/by-path link
-    (udev still working, or not running); no LUN at all on a kernel without ``target_state`` (cannot tell "not
-    scanned yet" from "target exports nothing").
+    (udev still working; checked only with *want_links*, i.e. when udev runs); no LUN at all on a kernel without
+    ``target_state`` (cannot tell "not scanned yet" from "target exports nothing").
     """
     if session is None:
         return ["no session"], []
@@ -199,7 +200,7 @@ def readiness(session, want_devices=True):
         if dev.get("type") in BLOCK_TYPES and not dev.get("block"):
             hard.append("session %s: LUN %s (%s) has no block device yet" % (session.get("sid"), dev.get("lun"),
                                                                               dev.get("hctl")))
-        elif dev.get("block") and not dev.get("by_path"):
+        elif want_links and dev.get("block") and not dev.get("by_path"):
             soft.append("session %s: /dev/%s has no /dev/disk/by-path link yet" % (session.get("sid"), dev["block"]))
     return hard, soft
 
@@ -357,5 +358,8 @@ def login_rc_ok(rc):
 
 
 def logout_rc_ok(rc):
-    """0, and 2/21 (the session went away meanwhile) count as success."""
-    return rc in (0, RC_SESS_NOT_FOUND, RC_NO_OBJS_FOUND)
+    """0, and 2/21/22 (the session went away meanwhile) count as success."""
+    return rc in LOGOUT_OK
+
+
+LOGOUT_OK = (0, RC_SESS_NOT_FOUND, RC_NO_OBJS_FOUND, RC_SYSFS_LOOKUP)

@@ -222,13 +222,21 @@ def resolve(portal):
     return sorted(set(info[4][0] for info in infos))
 
 
-def initiator_name():
+def initiator_name(rec):
+    """The initiator name a login of *rec* presents: its iface record's iface.initiatorname, else the host's."""
+    iface = rec.get("iface") or "default"
+    try:
+        for entry in _nodedb.read_ifaces(ROOT):
+            if entry.get("name") == iface and entry.get("initiatorname"):
+                return entry["initiatorname"]
+    except Exception:  # a broken iface DB must not hide the real error  # pylint: disable=broad-except
+        pass
     text = read_text(under("/etc/iscsi/initiatorname.iscsi"))
     if text is None:
         return None
     try:
         return InitiatorNameFile.parse(text).name
-    except Exception:  # a broken file must not hide the real error
+    except Exception:  # pylint: disable=broad-except
         return None
 
 
@@ -242,11 +250,17 @@ def state_lines(sessions):
                   for s in sessions)
 
 
+def udev_running():
+    """Only a running udev makes /dev/disk/by-path links: do not wait for them otherwise."""
+    return os.path.exists(under("/run/udev/control"))
+
+
 def wait_ready(records, deadline, want_devices):
     """Poll sysfs until every record has a ready session or *deadline* passes.
 
     Returns ``(sessions, hard, soft)``: the sessions of the records at the end and what is still missing.
     """
+    want_links = want_devices and udev_running()
     while True:
         sessions = _sysfs.read_sessions(ROOT)
         mine, hard, soft = [], [], []
@@ -257,7 +271,7 @@ def wait_ready(records, deadline, want_devices):
                 continue
             best = [s for s in found if s.get("state") == plan.LOGGED_IN] or found
             for session in best:
-                h, s_ = plan.readiness(session, want_devices)
+                h, s_ = plan.readiness(session, want_devices, want_links)
                 hard += ["%s: %s" % (plan.record_label(rec), x) for x in h]
                 soft += s_
                 mine.append(session)
@@ -310,16 +324,13 @@ def login(module, adm, target, portal, addresses):
             result["diff"] = {"before": {"sessions": state_lines(before)}, "after": {"sessions": state_lines(after)}}
         return result
 
-    name = None
     for rec in to_login:
         args = ["-m", "node", "-T", rec["target"], "-p", plan.portal_text(rec["address"], int(rec["port"])),
                 "-I", rec.get("iface") or "default", "--login"]
         try:
             adm.run(args, ok=(0, plan.RC_SESS_EXISTS), context="login to %s" % plan.record_label(rec))
         except IscsiadmError as exc:
-            if name is None:
-                name = initiator_name()
-            module.fail_json(msg=plan.login_error_message(exc.rc, rec, exc.stderr, name), rc=exc.rc,
+            module.fail_json(msg=plan.login_error_message(exc.rc, rec, exc.stderr, initiator_name(rec)), rc=exc.rc,
                              changed=result["changed"] and rec is not to_login[0])
 
     deadline = time.time() + params["timeout"]
@@ -404,7 +415,7 @@ def logout(module, adm, target, portal, addresses):
     for session in chosen:
         try:
             adm.run(["-m", "session", "-r", str(session["sid"]), "--logout"],
-                    ok=(0, plan.RC_SESS_NOT_FOUND, plan.RC_NO_OBJS_FOUND),
+                    ok=plan.LOGOUT_OK,
                     context="logout of session %s" % session["sid"])
         except IscsiadmError as exc:
             module.fail_json(msg=plan.logout_error_message(exc.rc, session, exc.stderr), rc=exc.rc,

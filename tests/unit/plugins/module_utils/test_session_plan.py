@@ -117,6 +117,7 @@ def test_readiness_states():
     assert "scan not finished" in hard[0]
     hard, soft = sp.readiness(sess(1, devices=[dev(1, "sdb", by_path=[])]))
     assert hard == [] and "by-path" in soft[0]
+    assert sp.readiness(sess(1, devices=[dev(1, "sdb", by_path=[])]), want_links=False) == ([], [])
     # old kernels without target_state: no LUN yet is soft (cannot tell "empty target" from "not scanned")
     hard, soft = sp.readiness(sess(1, target_state=None, devices=[]))
     assert hard == [] and "no LUN" in soft[0]
@@ -303,7 +304,7 @@ def test_login_error_messages(rc, needle):
 
 def test_rc_helpers_and_logout_message():
     assert sp.login_rc_ok(0) and sp.login_rc_ok(15) and not sp.login_rc_ok(24)
-    assert sp.logout_rc_ok(21) and sp.logout_rc_ok(2) and not sp.logout_rc_ok(10)
+    assert sp.logout_rc_ok(21) and sp.logout_rc_ok(2) and sp.logout_rc_ok(22) and not sp.logout_rc_ok(10)
     msg = sp.logout_error_message(10, sess(5), "iscsiadm: x")
     assert "session 5" in msg and "exit code 10" in msg and "iscsiadm said: iscsiadm: x" in msg
     assert sp.record_label(rec(iface="eth1")).endswith("(iface eth1)")

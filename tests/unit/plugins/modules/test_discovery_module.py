@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.modules import discovery
@@ -62,6 +63,7 @@ def env(tmp_path, monkeypatch):
 def run(capsys, check=False, diff=True, **args):
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff
+    ansible_warnings._global_warnings.clear()  # warnings are process-global; keep each run's own
     with patch_module_args(args):
         with pytest.raises(SystemExit) as info:
             discovery.main()

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.modules import session
@@ -44,6 +45,8 @@ def env(tmp_path, monkeypatch):
     (root / "proc/self").mkdir(parents=True)
     (root / "proc/self/mountinfo").write_text("22 1 254:1 / / rw - ext4 /dev/vda1 rw\n")
     (root / "proc/swaps").write_text("Filename\tType\tSize\tUsed\tPriority\n")
+    (root / "run/udev").mkdir(parents=True)
+    (root / "run/udev/control").write_text("")
     write_record(root, DISK1, "10.213.0.1")
     write_record(root, DISK1, "10.213.0.2")
     write_record(root, DISK10, "10.213.0.1")
@@ -74,6 +77,7 @@ def env(tmp_path, monkeypatch):
 def run(capsys, check=False, diff=True, **args):
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff
+    ansible_warnings._global_warnings.clear()  # warnings are process-global; keep each run's own
     with patch_module_args(args):
         with pytest.raises(SystemExit) as info:
             session.main()
@@ -154,6 +158,36 @@ def test_failed_session_is_not_logged_in(capsys, env):
     assert argvs(env) == []  # no pointless login (iscsiadm would answer 15)
     pred = run(capsys, check=True, target=DISK1, portal="10.213.0.1")
     assert pred["changed"] is False and any("FAILED" in w for w in pred["warnings"])
+
+
+def test_by_path_links_waited_for_only_with_udev(capsys, env):
+    sc = json.loads(env["scenario"].read_text())
+    sc["luns"][DISK1] = [[1, "sdb", "running"]]
+    env["scenario"].write_text(json.dumps(sc))
+    run(capsys, target=DISK1, portal="10.213.0.1", timeout=0)
+    link = env["root"] / "dev/disk/by-path" / ("ip-10.213.0.1:3260-iscsi-%s-lun-1" % DISK1)
+    link.unlink()
+    res = run(capsys, target=DISK1, portal="10.213.0.1", timeout=1)
+    assert not res.get("failed") and any("no /dev/disk/by-path link yet" in w for w in res["warnings"])
+    (env["root"] / "run/udev/control").unlink()
+    res = run(capsys, target=DISK1, portal="10.213.0.1", timeout=1)
+    assert not res.get("failed") and res["warnings"] == []
+
+
+def test_acl_refusal_names_the_iface_initiator_name(capsys, env):
+    sc = json.loads(env["scenario"].read_text())
+    sc["login"][DISK10] = {"rc": 19, "stderr": "iscsiadm: initiator reported error (19 - encountered non-retryable "
+                                               "iSCSI login failure)"}
+    env["scenario"].write_text(json.dumps(sc))
+    ifaces = env["root"] / "etc/iscsi/ifaces"
+    ifaces.mkdir()
+    (ifaces / "intruder").write_text("# BEGIN RECORD 2.1.8\niface.iscsi_ifacename = intruder\n"
+                                     "iface.transport_name = tcp\niface.initiatorname = iqn.2025-01.lab:intruder\n"
+                                     "# END RECORD\n")
+    write_record(env["root"], DISK10, "10.213.0.2", iface="intruder")
+    res = run(capsys, target=DISK10, portal="10.213.0.2", iface="intruder")
+    assert res["failed"] and res["rc"] == 19
+    assert "ACL does not allow this initiator (this initiator: iqn.2025-01.lab:intruder)" in res["msg"]
 
 
 def test_login_auth_failure_names_chap_fields(capsys, env):
@@ -277,3 +311,37 @@ def test_bad_input_changes_nothing(capsys, env, args, needle):
     res = run(capsys, **args)
     assert res["failed"] and needle in res["msg"], res["msg"]
     assert argvs(env) == [] and sessions_in(env["root"]) == []
+
+
+# ------------------------------------------------------------------------------------------- real captured tree
+from fixturetree import materialize  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
+
+
+@pytest.fixture
+def captured(tmp_path, monkeypatch, env):
+    """The bookworm-logged-in capture (session1 tgt-open with sda1 mounted on /mnt/lab, session2 tgt-chap)."""
+    root = materialize("bookworm-logged-in", tmp_path / "captured")
+    sc = json.loads(env["scenario"].read_text())
+    sc["root"] = root
+    env["scenario"].write_text(json.dumps(sc))
+    monkeypatch.setattr(session, "ROOT", root)
+    return root
+
+
+def test_captured_tree_logout_refused_for_mounted_partition(capsys, env, captured):
+    res = run(capsys, check=True, target="iqn.2025-01.lab.openiscsi:tgt-open", state="logged_out")
+    assert res["failed"] and "/dev/sda1 mounted on /mnt/lab" in res["msg"] and "(sda -> sda1)" in res["msg"]
+    ok = run(capsys, check=True, target="iqn.2025-01.lab.openiscsi:tgt-chap", state="logged_out")
+    assert ok["changed"] is True and ok["logged_out"] == [2]
+    assert [d["device"] for d in ok["devices"]] == ["/dev/sdc"]
+    assert argvs(env) == []
+
+
+def test_captured_tree_login_is_no_change(capsys, env, captured):
+    res = run(capsys, check=True, target="iqn.2025-01.lab.openiscsi:tgt-open", portal="10.213.0.1")
+    assert res["changed"] is False
+    assert [d["device"] for d in res["devices"]] == ["/dev/sda", "/dev/sdb"]
+    # the static IPv6 record of the same target has no session: a login to the whole target would log it in
+    whole = run(capsys, check=True, target="iqn.2025-01.lab.openiscsi:tgt-open")
+    assert whole["changed"] is True and whole["logged_in"] == [
+        {"target": "iqn.2025-01.lab.openiscsi:tgt-open", "portal": "[fd00:213::1]:3260", "iface": "default"}]
