@@ -300,19 +300,23 @@ def test_is_secret(key, secret):
 CHAP_TGT = "iqn.2025-01.lab.openiscsi:tgt-chap"
 
 
-def test_captured_bookworm_node_db(tmp_path):
-    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
-    meta = fixturetree.load_meta("bookworm-logged-in")
+@pytest.mark.parametrize("name, db, version", [
+    ("bookworm-logged-in", "/etc/iscsi", "2.1.8-1"),
+    ("trixie-logged-in", "/var/lib/iscsi", "2.1.11-1+deb13u2"),
+])
+def test_captured_node_db(tmp_path, name, db, version):
+    root = fixturetree.materialize(name, tmp_path)
+    meta = fixturetree.load_meta(name)
     info = _nodedb.db_root_info(root)
-    assert (info["path"], info["version"], info["populated"]) == ("/etc/iscsi", "2.1.8-1", ["/etc/iscsi"])
+    assert (info["path"], info["version"], info["populated"]) == (db, version, [db])
     nodes = _nodedb.read_nodes(root)
     # exactly the records iscsiadm listed in the guest, with the same portals and tpgts
     assert sorted((n["portal"], n["tpgt"], n["target"]) for n in nodes) == sorted(fixturetree.iscsiadm_nodes(meta))
     by = dict(((n["target"], n["portal"]), n) for n in nodes)
-    # 2.1.8 keeps static (-o new) records in the flat <addr>,<port> layout, IPv6 without brackets
+    # 2.1.8 and 2.1.11 keep static (-o new) records in the flat <addr>,<port> layout, IPv6 without brackets
     v6 = by[(TGT, "[fd00:213::1]:3260")]
     assert (v6["layout"], v6["tpgt"], v6["address"]) == ("flat", -1, "fd00:213::1")
-    assert v6["path"] == "/etc/iscsi/nodes/%s/fd00:213::1,3260" % TGT
+    assert v6["path"] == "%s/nodes/%s/fd00:213::1,3260" % (db, TGT)
     assert v6["discovery"]["type"] == "static"
     disc = by[(TGT, "10.213.0.1:3260")]
     assert (disc["layout"], disc["tpgt"], disc["iface"], disc["startup"]) == ("dir", 1, "default", "automatic")
@@ -327,14 +331,16 @@ def test_captured_bookworm_node_db(tmp_path):
     assert len(nodes[0]["settings"]) > 50  # every key of a real record
 
 
-def test_captured_bookworm_send_targets_and_ifaces(tmp_path):
-    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+@pytest.mark.parametrize("name, db", [("bookworm-logged-in", "/etc/iscsi"), ("trixie-logged-in", "/var/lib/iscsi")])
+def test_captured_send_targets_and_ifaces(tmp_path, name, db):
+    root = fixturetree.materialize(name, tmp_path)
     [st] = _nodedb.read_send_targets(root)
     assert (st["portal"], st["path"], st["auth"]["method"]) == (
-        "10.213.0.1:3260", "/etc/iscsi/send_targets/10.213.0.1,3260/st_config", "None")
+        "10.213.0.1:3260", db + "/send_targets/10.213.0.1,3260/st_config", "None")
     assert sorted(n["target"].rsplit(":", 1)[1] for n in st["nodes"]) == [
         "tgt-acl", "tgt-chap", "tgt-mutual", "tgt-open"]
     assert set((n["portal_dir"], n["iface"]) for n in st["nodes"]) == {("10.213.0.1,3260,1", "default")}
     [iface] = _nodedb.read_ifaces(root)
+    # Debian 13 keeps iface records next to the nodes, in /var/lib/iscsi/ifaces
     assert (iface["name"], iface["net_ifacename"], iface["transport"], iface["path"]) == (
-        "labif0", "lab0", "tcp", "/etc/iscsi/ifaces/labif0")
+        "labif0", "lab0", "tcp", db + "/ifaces/labif0")

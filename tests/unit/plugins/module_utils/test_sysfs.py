@@ -244,7 +244,8 @@ def test_captured_logged_in(tmp_path):
     assert _sysfs.device_map(sessions) == {"sda": (1, "2:0:0:1"), "sdb": (1, "2:0:0:2"), "sdc": (2, "3:0:0:1")}
 
 
-@pytest.mark.parametrize("name", ["bookworm-logged-in", "bookworm-failed", "bookworm-recovery-timeout"])
+@pytest.mark.parametrize("name", ["bookworm-logged-in", "bookworm-failed", "bookworm-recovery-timeout",
+                                  "trixie-logged-in", "trixie-failed"])
 def test_captured_agrees_with_iscsiadm(tmp_path, name):
     """The pure-sysfs view equals what iscsiadm (talking to iscsid) said at capture time."""
     _root, sessions, meta = captured(tmp_path, name)
@@ -258,8 +259,9 @@ def test_captured_agrees_with_iscsiadm(tmp_path, name):
         assert dict((d["block"], d["state"]) for d in s["devices"] if d["block"]) == r["disks"]
 
 
-def test_captured_failed_after_cut(tmp_path):
-    _root, sessions, _meta = captured(tmp_path, "bookworm-failed")
+@pytest.mark.parametrize("name", ["bookworm-failed", "trixie-failed"])
+def test_captured_failed_after_cut(tmp_path, name):
+    _root, sessions, _meta = captured(tmp_path, name)
     assert [(s["sid"], s["state"]) for s in sessions] == [(1, "FAILED"), (2, "FAILED")]
     for s in sessions:
         c = s["connections"][0]
@@ -290,3 +292,16 @@ def test_captured_tree_derived_edge_cases(tmp_path):
     [s1] = sessions
     assert s1["recovery_tmo"] is None and s1["target_state"] is None and s1["targetname"] is None
     assert s1["state"] == "LOGGED_IN" and [d["block"] for d in s1["devices"]] == [None, "sda", "sdb"]
+
+
+def test_captured_trixie_logged_in(tmp_path):
+    _root, sessions, meta = captured(tmp_path, "trixie-logged-in")
+    assert meta["kernel"].startswith("6.12.") and meta["open_iscsi"] == "2.1.11-1+deb13u2"
+    # Debian 13's first iSCSI hosts are host0/host1 here (no other SCSI host in the guest)
+    assert [(s["sid"], s["state"], s["host"]["name"], s["path"]) for s in sessions] == [
+        (1, "LOGGED_IN", "host0", "/sys/devices/platform/host0/session1"),
+        (2, "LOGGED_IN", "host1", "/sys/devices/platform/host1/session2")]
+    assert [(d["hctl"], d["block"]) for d in sessions[0]["devices"]] == [
+        ("0:0:0:0", None), ("0:0:0:1", "sda"), ("0:0:0:2", "sdb")]
+    assert sessions[1]["connections"][0]["persistent_address"] == "10.213.0.2"
+    assert _sysfs.device_map(sessions) == {"sda": (1, "0:0:0:1"), "sdb": (1, "0:0:0:2"), "sdc": (2, "1:0:0:1")}
