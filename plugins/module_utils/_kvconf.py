@@ -77,6 +77,7 @@ class KVFile:
 
     def __init__(self, lines=None):
         self._lines = list(lines or [])
+        self._effective = None  # {key: value} of the active lines (last wins); rebuilt after every change
 
     @classmethod
     def parse(cls, text):
@@ -85,16 +86,17 @@ class KVFile:
         return cls([_Line(raw) for raw in text.splitlines(True)])
 
     # ----------------------------------------------------------------- reading
+    def _index(self):
+        if self._effective is None:
+            self._effective = dict((line.key, line.value) for line in self._lines if line.active)
+        return self._effective
+
     def get(self, key, default=None):
         """The effective value of *key*: its last active line (later lines win, as in open-iscsi)."""
-        value = default
-        for line in self._lines:
-            if line.active and line.key == key:
-                value = line.value
-        return value
+        return self._index().get(key, default)
 
     def __contains__(self, key):
-        return any(line.active and line.key == key for line in self._lines)
+        return key in self._index()
 
     def items(self):
         """Active ``(key, value)`` pairs in file order (duplicates included)."""
@@ -102,7 +104,7 @@ class KVFile:
 
     def as_dict(self):
         """Effective values: the last active line of each key wins."""
-        return dict(self.items())
+        return dict(self._index())
 
     def duplicates(self):
         """Keys that have more than one active line."""
@@ -130,6 +132,7 @@ class KVFile:
         """
         check_key(key)
         check_value(value)
+        self._effective = None
         last = None
         for idx, line in enumerate(self._lines):
             if line.active and line.key == key:
@@ -164,6 +167,7 @@ class KVFile:
     def remove(self, key):
         """Delete every active line of *key*.  Returns True when a line went."""
         check_key(key)
+        self._effective = None
         kept = [line for line in self._lines if not (line.active and line.key == key)]
         changed = len(kept) != len(self._lines)
         self._lines = kept

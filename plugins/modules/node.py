@@ -263,8 +263,8 @@ EXAMPLES = r"""
 RETURN = r"""
 records:
   description:
-    - One entry per record the task selected, in the order given, with what happened to it (predicted in check
-      mode). Secrets are masked.
+    - One entry per record that changed (or would change, in check mode), in the order given, with what happened to
+      it. Unchanged records are only counted in RV(summary). Secrets are masked.
   returned: success
   type: list
   elements: dict
@@ -337,8 +337,8 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan imp
     expected_values,
     parse_request,
     plan,
+    RecordTemplate,
     record_relpath,
-    render_record,
     static_link,
     summarize,
 )
@@ -455,9 +455,10 @@ class Applier:
             if template is None or "# END RECORD" not in template:
                 self.fail("iscsiadm -o new reported success for %s but its record file %s is missing or incomplete"
                           % (first.label(), os.path.join(self.db, rel)))
+            renderer = RecordTemplate(template)
             for step in group:
                 values = expected_values(step)
-                text = render_record(template, step.target, step.address, step.port, step.tpgt, values)
+                text = renderer.render(step.target, step.address, step.port, step.tpgt, values)
                 pending.append((step, record_relpath(step.target, step.address, step.port, step.tpgt, iface), text))
         self._write_batch(pending)
 
@@ -616,7 +617,7 @@ def run_module():
 
     result = dict(
         changed=bool(changed_steps),
-        records=[s.view() for s in steps],
+        records=[s.view() for s in steps if s.changed],
         summary=summarize(steps),
         db_root=db,
         commands=len(adm.calls),

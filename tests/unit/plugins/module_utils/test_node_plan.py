@@ -320,3 +320,21 @@ def test_paths():
     assert np.static_link(T1, "192.0.2.10", 3260, -1, "default") is None
     assert np.static_link(T1, "192.0.2.10", 3260, 1, "default") == (
         "static/%s,192.0.2.10,3260,1,default" % T1, "nodes/%s/192.0.2.10,3260,1" % T1)
+
+
+def test_record_template_renders_exactly_like_render_record():
+    template = _read("node-new-static.record")
+    fast = np.RecordTemplate(template)
+    cases = [
+        (T1, "192.0.2.10", 3260, -1, {}),
+        (T2, "2001:db8::10", 3261, 1, {"node.startup": "automatic", "node.session.auth.username": "u1",
+                                       "node.session.auth.password": "p@@x==1"}),
+        ("iqn.2001-04.com.example:x", "10.0.0.9", 3262, 7, {"node.startup": "automatic",
+                                                            "node.session.auth.username": "u2",
+                                                            "node.session.auth.password": "second-secret"}),
+        (T1, "192.0.2.11", 3260, -1, {"node.session.auth.username_in": "", "node.conn[0].startup": "onboot"}),
+    ]
+    for target, address, port, tpgt, values in cases:
+        assert fast.render(target, address, port, tpgt, values) == np.render_record(template, target, address, port,
+                                                                                    tpgt, values)
+    assert len(fast._shapes) == 3  # cases 2 and 3 share one shape

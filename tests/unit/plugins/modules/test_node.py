@@ -95,7 +95,7 @@ def test_nothing_to_change_reads_files_only(capsys, root, no_commands):
     assert res["changed"] is False
     assert res["summary"] == {"create": 0, "update": 0, "delete": 0, "unchanged": 2}
     assert res["commands"] == 0 and no_commands == []
-    assert [r["action"] for r in res["records"]] == ["none", "none"]
+    assert res["records"] == []  # only changed records are listed
     assert res["db_root"] == "/etc/iscsi"
     assert tree(root) == before
     assert SECRET not in res["_raw"]
@@ -103,7 +103,7 @@ def test_nothing_to_change_reads_files_only(capsys, root, no_commands):
 
 def test_absent_record_already_gone_is_no_change(capsys, root, no_commands):
     res = run(capsys, root, target="iqn.2001-04.com.example:gone", portal="192.0.2.99", state="absent")
-    assert res["changed"] is False and res["records"][0]["action"] == "none"
+    assert res["changed"] is False and res["records"] == [] and res["summary"]["unchanged"] == 1
 
 
 def test_check_mode_predicts_without_touching(capsys, root, no_commands):
@@ -117,7 +117,7 @@ def test_check_mode_predicts_without_touching(capsys, root, no_commands):
     ])
     assert res["changed"] is True
     assert res["summary"] == {"create": 1, "update": 2, "delete": 0, "unchanged": 1}
-    first, second, third, fourth = res["records"]
+    first, second, third = res["records"]  # the fourth entry changes nothing and is not listed
     assert first["changes"] == {
         "node.startup": {"before": "manual", "after": "automatic"},
         "node.session.auth.authmethod": {"before": "None", "after": "CHAP"},
@@ -126,7 +126,6 @@ def test_check_mode_predicts_without_touching(capsys, root, no_commands):
     }
     assert second["changes"] == {"node.session.auth.password": {"before": "********", "after": "********"}}
     assert (third["action"], third["portal"], third["tpgt"]) == ("create", "[2001:db8::5]:3261", 2)
-    assert fourth["action"] == "none"
     assert "node.startup = automatic" in res["diff"]["after"]
     assert "node.session.auth.password = ********" in res["diff"]["after"]
     assert NEW_SECRET not in res["_raw"] and SECRET not in res["_raw"]
