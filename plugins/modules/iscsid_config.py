@@ -29,9 +29,9 @@ author:
 options:
   settings:
     description:
-      - With O(state=present), a dictionary of C(key: value) settings, for example C(node.startup: automatic) or
+      - "With O(state=present), a dictionary of C(key: value) settings, for example C(node.startup: automatic) or
         C(node.session.timeo.replacement_timeout: 15). Values may be strings, integers or booleans (for the
-        C(No)/C(Yes) keys); lists are accepted for C(node.session.auth.chap_algs).
+        C(No)/C(Yes) keys); lists are accepted for C(node.session.auth.chap_algs)."
       - With O(state=absent), the keys to remove, as a list or as a dictionary whose values are ignored.
       - CHAP passwords are refused here; give them in O(secrets).
     type: raw

@@ -20,7 +20,7 @@ description:
   - Reads the record files directly (both DB roots, all record layouts), so a run with nothing to change runs no
     command at all.
   - Writes non-secret keys with C(iscsiadm -o update), all keys of a record in ONE call. CHAP secrets never appear on
-    a command line (where C(ps) and audit logs show them to every user): they are written into the record file
+    a command line (where C(ps) and audit logs show them to every user); they are written into the record file
     directly, atomically, mode C(0600), under iscsiadm's own lock. Every change is read back with iscsiadm's own
     reader (C(iscsiadm -m node -o show)) before the module reports success.
   - "Bulk creation: C(iscsiadm -o new) creates the first new record of each iface; every other new record is written
@@ -46,7 +46,7 @@ options:
     description:
       - The target portal group tag. Without it the module manages whatever record the target, portal and iface
         have (any tag), and creates a record without a tag (V(-1), what C(iscsiadm -o new) makes).
-      - Give it for records of the same portal bound to several ifaces (multipath): iscsiadm keeps records without a
+      - Give it for records of the same portal bound to several ifaces (multipath); iscsiadm keeps records without a
         tag as one file per portal, so a second iface would replace the first.
       - Cannot be combined with O(nodes) (give it per entry).
     type: int
