@@ -224,6 +224,7 @@ class LoginNegotiator(object):
         self.target_info = {}
         self.negotiated = {}
         self.offered = {}
+        self.proposed = []              # keys the target proposed (we answered them)
         self._answered = set()
         self._requested_nsg = None
         self._requested_transit = False
@@ -480,6 +481,7 @@ class LoginNegotiator(object):
                 if _fmt(self.negotiated[key]) != value:
                     raise ISCSIProtocolError('target renegotiated %s' % key)
             elif key in OPERATIONAL_KEYS:
+                self.proposed.append(key)
                 answer, result = self._answer(key, value)
                 answers.append((key, answer))
                 if result is not None:
@@ -579,5 +581,7 @@ class LoginNegotiator(object):
             'tsih': self.tsih,
             'target_portal_group_tag': self.target_info.get('TargetPortalGroupTag'),
             'target_alias': self.target_info.get('TargetAlias'),
+            'target_proposed_keys': list(self.proposed),
+            'login_exchanges': self.rounds,
             'negotiated': dict(self.negotiated),
         }

@@ -248,6 +248,7 @@ class Session(object):
         self.async_events = []
         self.logout_requested = False
         self.reached_target = False
+        self.text_pdus = 0              # Text Response PDUs of the last SendTargets
 
     # ------------------------------------------------------------------ plumbing
     @property
@@ -378,8 +379,9 @@ class Session(object):
                 hops += 1
                 self.redirects.append(format_portal(redirect.address, redirect.port))
                 if hops > self.max_redirects:
-                    raise ISCSIRedirectError('gave up after %d redirects (last one to %s): redirect loop or too '
-                                             'long a chain' % (hops - 1, self.redirects[-1]), retryable=False)
+                    raise ISCSIRedirectError('more than %d redirects (redirect loop or too long a chain); the last '
+                                             'one pointed to %s' % (self.max_redirects, self.redirects[-1]),
+                                             retryable=False)
                 host, port = redirect.address, redirect.port
                 continue
             except BaseException:
@@ -418,6 +420,7 @@ class Session(object):
             pdu = self._receive(itt, (OP_TEXT_RSP,), 'SendTargets')
             self._update_sn(pdu, True)
             buf.add(pdu.data)
+            self.text_pdus = buf.rounds
             final, cont = pdu.final, pdu.cont
             if final and cont:
                 raise ISCSIProtocolError('Text Response with both F and C bits set')

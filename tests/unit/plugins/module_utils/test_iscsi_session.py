@@ -236,7 +236,7 @@ def test_redirect_followed_then_loop_capped():
     target = MiniTarget()
     target.redirect_to = '[2001:db8::7]:3261,1'
     s = make_session(target, target_name=TGT, max_redirects=3)
-    with pytest.raises(ISCSIRedirectError, match='gave up after 3 redirects') as info:
+    with pytest.raises(ISCSIRedirectError, match='more than 3 redirects') as info:
         s.login()
     assert not info.value.retryable
     assert target.connections == [('192.0.2.10', 3260)] + [('2001:db8::7', 3261)] * 3
