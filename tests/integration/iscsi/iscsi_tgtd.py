@@ -56,9 +56,14 @@ MiB = 1024 * 1024
 
 
 def free_port(host='127.0.0.1'):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def portal(host, port):
+    return '[%s]:%d' % (host, port) if ':' in host else '%s:%d' % (host, port)
 
 
 def have_tgtd():
@@ -84,7 +89,7 @@ class Tgtd(object):
             self.ctl = random.randint(10000, 32767)       # tgtd accepts at most 32767
             log = open(self.log_path, 'ab')
             self.proc = subprocess.Popen(['tgtd', '-f', '-C', str(self.ctl), '--iscsi',
-                                          'portal=%s:%d' % (self.host, self.port)],
+                                          'portal=%s' % portal(self.host, self.port)],
                                          stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             log.close()
             deadline = time.monotonic() + 10
@@ -183,7 +188,7 @@ class Tgtd(object):
         self.adm('--op', 'update', '--mode', 'target', '--tid', str(tid), '--name', name, '--value', str(value))
 
     def add_portal(self, host, port=None):
-        self.adm('--op', 'new', '--mode', 'portal', '--param', 'portal=%s:%d' % (host, port or self.port))
+        self.adm('--op', 'new', '--mode', 'portal', '--param', 'portal=%s' % portal(host, port or self.port))
 
     def sessions(self, tid):
         """Initiator names of the sessions tgtd has for ``tid`` (from --op show)."""
