@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: openiscsi.initiator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sum the pytest JUnit XML reports of `make test` into one closing line: 'tests: N passed, N failed, N skipped'."""
