@@ -130,8 +130,8 @@ def test_session_vanishing_mid_scan_is_skipped(tmp_path, monkeypatch):
     fixturetree.add_session(tmp_path, 2, host=3, luns=[(1, "sdc", "running")])
     real = _sysfs.read_connections
 
-    def vanish(root, dev_dir, sid):
-        result = real(root, dev_dir, sid)
+    def vanish(root, dev_dir, sid, brief=False):
+        result = real(root, dev_dir, sid, brief)
         if sid == 2:  # logout completes while we are reading session 2
             shutil.rmtree(dev_dir)
         return result
@@ -144,10 +144,10 @@ def test_listing_race_oserror_enoent_is_skipped(tmp_path, monkeypatch):
     fixturetree.add_session(tmp_path, 1)
     fixturetree.add_session(tmp_path, 2, host=3)
 
-    def boom(root, name, by_path=None):
+    def boom(root, name, by_path=None, brief=False):
         if name == "session1":
             raise OSError(errno.ENOENT, "gone")
-        return real(root, name, by_path)
+        return real(root, name, by_path, brief)
 
     real = _sysfs.read_session
     monkeypatch.setattr(_sysfs, "read_session", boom)
@@ -305,3 +305,30 @@ def test_captured_trixie_logged_in(tmp_path):
         ("0:0:0:0", None), ("0:0:0:1", "sda"), ("0:0:0:2", "sdb")]
     assert sessions[1]["connections"][0]["persistent_address"] == "10.213.0.2"
     assert _sysfs.device_map(sessions) == {"sda": (1, "0:0:0:1"), "sdb": (1, "0:0:0:2"), "sdc": (2, "1:0:0:1")}
+
+
+@pytest.mark.parametrize("name", ["bookworm-logged-in", "bookworm-recovery-timeout", "trixie-failed"])
+def test_brief_read_is_the_full_read_restricted(tmp_path, name, monkeypatch):
+    root, full, _meta = captured(tmp_path, name)
+    opened = []
+    real_open = open
+
+    def counting(path, *args, **kwargs):
+        opened.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_sysfs, "open", counting, raising=False)
+    brief = _sysfs.read_sessions(root, brief=True)
+    assert len(opened) < 20 * len(brief)  # a fraction of the ~45 attribute files per session of a full read
+    assert [sorted(s) for s in brief] == [sorted(s) for s in full]  # same shape
+    for b, f in zip(brief, full):
+        for key in ("sid", "name", "path", "state", "targetname", "tpgt", "ifacename", "recovery_tmo"):
+            assert b[key] == f[key]
+        assert [(c["cid"], c["state"], c["persistent_address"], c["persistent_port"]) for c in b["connections"]] == \
+            [(c["cid"], c["state"], c["persistent_address"], c["persistent_port"]) for c in f["connections"]]
+        assert (b["host"]["name"], b["host"]["number"]) == (f["host"]["name"], f["host"]["number"])
+        assert [(d["hctl"], d["lun"], d["state"], d["block"]) for d in b["devices"]] == \
+            [(d["hctl"], d["lun"], d["state"], d["block"]) for d in f["devices"]]
+        assert b["initiatorname"] is None and b["host"]["ipaddress"] is None
+        assert all(d["vendor"] is None and d["by_path"] == [] for d in b["devices"])
+    assert _sysfs.device_map(brief) == _sysfs.device_map(full)
