@@ -96,6 +96,29 @@ test: deps venv
 	$(BIN)/python hacking/junit_summary.py .build/junit; \
 	exit $$rc
 
+# The real-kernel iSCSI lab (lab/labctl, lab/README.md): one target VM + N initiator VMs under QEMU TCG.
+# LAB_RELEASE=trixie selects Debian 13 guests; LAB_INITIATORS=N more initiators; LAB_STATE_DIR another state dir.
+lab-up: deps venv
+	$(LAB) up
+
+lab-down:
+	@if [ -x $(BIN)/python ]; then $(LAB) down; else python3 $(REPO)/lab/labctl down; fi
+
+# The lab tests start the lab themselves (tests/lab/conftest.py); the lab is stopped afterwards whatever happens.
+lab-test: deps venv
+	@mkdir -p $(REPO)/.build/junit; rc=0; \
+	$(BIN)/pytest -q -p no:cacheprovider --junitxml=$(REPO)/.build/junit/lab.xml tests/lab || rc=$$?; \
+	$(LAB) down || true; \
+	exit $$rc
+
+# molecule/default on the lab (driver `default`: create.yml/destroy.yml call lab/labctl), run from the real
+# collection tree made by `tree`; the lab state stays in this checkout's .lab so lab-down always finds it.
+molecule: deps venv tree
+	@rc=0; cd $(COLL) && PATH="$(BIN):$$PATH" LAB_STATE_DIR=$${LAB_STATE_DIR:-$(REPO)/.lab} \
+	  MOLECULE_NO_LOG=false $(BIN)/molecule test -s default || rc=$$?; \
+	LAB_STATE_DIR=$${LAB_STATE_DIR:-$(REPO)/.lab} $(LAB) down || true; \
+	exit $$rc
+
 # Start the lab, run the demo play against it, stop the lab whatever happens.
 demo: deps venv tree
 	@trap '$(LAB) down >/dev/null 2>&1 || true' EXIT; \
