@@ -44,7 +44,7 @@ GOAL = 2.0
 def timed(fn, runs):
     samples = []
     result = None
-    for _ in range(runs):
+    for _ignored in range(runs):
         start = time.perf_counter()
         result = fn()
         samples.append(time.perf_counter() - start)
@@ -58,7 +58,7 @@ def fmt(samples):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--targets', type=int, default=256)
     parser.add_argument('--runs', type=int, default=50)
     args = parser.parse_args()
@@ -72,8 +72,8 @@ def main():
         setup = time.perf_counter()
         names = []
         for tid in range(1, args.targets + 1):
-            name, _ = daemon.add_target(tid, 'iqn.2024-01.org.example.bench:target-%04d' % tid,
-                                        [64 * MiB, 16 * MiB] if tid == 1 else [])
+            luns = [64 * MiB, 16 * MiB] if tid == 1 else []
+            name = daemon.add_target(tid, 'iqn.2024-01.org.example.bench:target-%04d' % tid, luns)[0]
             names.append(name)
         setup = time.perf_counter() - setup
         host, port = daemon.host, daemon.port
@@ -124,12 +124,12 @@ def main():
         for fn in (our_exchange, iscsi_ls, login_probe, python_startup_import):
             fn()
         ours_t, ls_t = [], []
-        for _ in range(args.runs):
+        for _ignored in range(args.runs):
             ours_t += timed(our_exchange, 1)[0]
             ls_t += timed(iscsi_ls, 1)[0]
-        start_t, _ = timed(python_startup, max(10, args.runs // 5))
-        import_t, _ = timed(python_startup_import, max(10, args.runs // 5))
-        compile_t, _ = timed(python_startup_compile, max(10, args.runs // 5))
+        start_t, _ignored = timed(python_startup, max(10, args.runs // 5))
+        import_t, _ignored = timed(python_startup_import, max(10, args.runs // 5))
+        compile_t, _ignored = timed(python_startup_compile, max(10, args.runs // 5))
         probe_t, sizes = timed(login_probe, args.runs)
         full_t, full = timed(module_probe, args.runs)
         assert sizes == [64 * MiB, 16 * MiB], sizes

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_chap import ChapCredentials
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import (
     ISCSIError,
     ISCSILoginError,
@@ -23,6 +24,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_scsi im
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_session import DEFAULT_PORT, Session
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_text import format_portal
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address
 
 DISK_TYPES = (0x00, 0x0E)
 
@@ -115,3 +117,120 @@ def list_luns(session):
                           'blocks': cap['blocks']})
         found.append(entry)
     return found
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# What to probe: requests built from node records (``_nodedb.read_nodes(with_secrets=True)``) or an explicit list.
+# A request: target, address, port, portal, tpgt, ifaces, source, chap (ChapCredentials or None), header_digest,
+# data_digest, error (a reason not to probe, e.g. incomplete CHAP settings).
+
+DIGEST_SETTINGS = ('node.conn[0].iscsi.HeaderDigest', 'node.conn[0].iscsi.DataDigest')
+
+
+def _digest(value):
+    """open-iscsi's HeaderDigest/DataDigest value (None, CRC32C, 'CRC32C,None', 'None,CRC32C') as an offer list."""
+    if not value:
+        return ('None',)
+    items = tuple(v.strip() for v in str(value).split(',') if v.strip())
+    if not items or any(v not in ('None', 'CRC32C') for v in items):
+        raise ValueError('digest setting %r is not None, CRC32C or a list of them' % (value,))
+    return items
+
+
+def _credentials(auth, where):
+    """ChapCredentials from an auth dict (username, password, username_in, password_in, chap_algs/chap_algorithms,
+    require_chap); None for no CHAP.  Raises ValueError with a message that names no secret."""
+    method = str(auth.get('method') or 'None').upper()
+    if method == 'NONE':
+        return None                     # like iscsid: credentials without authmethod CHAP are not used
+    username = auth.get('username')
+    password = auth.get('password')
+    if method != 'CHAP':
+        raise ValueError('%s: authmethod %r is not supported (CHAP or None)' % (where, auth.get('method')))
+    if not username or not password:
+        raise ValueError('%s: CHAP needs a username and a password' % where)
+    username_in = auth.get('username_in')
+    password_in = auth.get('password_in')
+    if bool(username_in) != bool(password_in):
+        raise ValueError('%s: mutual CHAP needs both username_in and password_in' % where)
+    algorithms = auth.get('chap_algorithms') or auth.get('chap_algs')
+    if isinstance(algorithms, str):
+        algorithms = [a for a in algorithms.split(',') if a.strip()]
+    try:
+        return ChapCredentials(username, password, username_in or None, password_in or None,
+                               algorithms=algorithms, require_chap=bool(auth.get('require_chap')))
+    except ValueError as exc:
+        raise ValueError('%s: %s' % (where, exc))
+
+
+def requests_from_nodes(records, target=None, portal_key=None):
+    """One request per (target, portal, credentials) of the node records (records for several ifaces merge).
+
+    ``portal_key`` filters on ``_portal.Portal.key()`` (normalized address, port); ``target`` on the exact name.
+    """
+    merged = {}
+    order = []
+    for rec in records:
+        if target is not None and rec.get('target') != target:
+            continue
+        address, port = rec.get('address'), rec.get('port')
+        if portal_key is not None and (normalize_address(address), port) != tuple(portal_key):
+            continue
+        auth = rec.get('auth') or {}
+        key = (rec.get('target'), address, port, auth.get('username'), auth.get('username_in'))
+        if key in merged:
+            merged[key]['ifaces'].append(rec.get('iface'))
+            continue
+        where = 'node record %s %s' % (rec.get('target'), rec.get('portal'))
+        request = {
+            'target': rec.get('target'), 'address': address, 'port': port,
+            'portal': format_portal(address, port) if address and port else rec.get('portal'),
+            'tpgt': rec.get('tpgt'), 'ifaces': [rec.get('iface')], 'source': 'node_db',
+            'chap': None, 'header_digest': ('None',), 'data_digest': ('None',), 'error': None,
+        }
+        try:
+            if not address or not port:
+                raise ValueError('%s: no address or port in the record' % where)
+            request['chap'] = _credentials(auth, where)
+            settings = rec.get('settings') or {}
+            request['header_digest'] = _digest(settings.get(DIGEST_SETTINGS[0]))
+            request['data_digest'] = _digest(settings.get(DIGEST_SETTINGS[1]))
+        except ValueError as exc:
+            request['error'] = str(exc)
+        merged[key] = request
+        order.append(key)
+    return [merged[key] for key in order]
+
+
+def request_from_entry(entry, portal, index):
+    """A request from one ``targets:`` entry of the module (portal already parsed to (address, port))."""
+    where = 'targets[%d]' % index
+    auth = dict(entry.get('auth') or {})
+    if auth.get('username') and not auth.get('method'):
+        auth['method'] = 'CHAP'
+    request = {
+        'target': entry['target'], 'address': portal[0], 'port': portal[1],
+        'portal': format_portal(portal[0], portal[1]), 'tpgt': None, 'ifaces': [], 'source': 'targets',
+        'chap': None, 'error': None,
+        'header_digest': _digest(entry.get('header_digest')), 'data_digest': _digest(entry.get('data_digest')),
+    }
+    request['chap'] = _credentials(auth, where)
+    return request
+
+
+def run_request(request, initiator_name, luns=True, timeout=5.0, total_timeout=30.0, max_redirects=4):
+    """Probe one request; the result dict of :func:`probe` plus the request's location fields (no secrets)."""
+    base = {'target': request['target'], 'portal': request['portal'], 'tpgt': request.get('tpgt'),
+            'ifaces': list(request.get('ifaces') or []), 'source': request['source']}
+    if request.get('error'):
+        result = {'reachable': False, 'authenticated': False, 'logged_out': False, 'auth_method': None,
+                  'chap_algorithm': None, 'mutual_chap': False, 'target_portal_group_tag': None, 'redirects': [],
+                  'luns': [], 'elapsed_ms': 0.0,
+                  'error': {'message': request['error'], 'kind': 'input', 'retryable': False}}
+    else:
+        result = probe(request['address'], request['port'], request['target'], initiator_name,
+                       chap=request['chap'], luns=luns, timeout=timeout, total_timeout=total_timeout,
+                       max_redirects=max_redirects, header_digest=request['header_digest'],
+                       data_digest=request['data_digest'])
+    result.update(base)
+    return result

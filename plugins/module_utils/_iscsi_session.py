@@ -177,7 +177,7 @@ class Transport(object):
         """True when data (or EOF) is waiting within ``wait`` seconds."""
         if self.sock is None:
             return False
-        ready, _, _ = select.select([self.sock], [], [], max(0.0, wait))
+        ready = select.select([self.sock], [], [], max(0.0, wait))[0]
         return bool(ready)
 
 

@@ -210,7 +210,7 @@ def parse_target_address(value, default_port=DEFAULT_PORT):
     value = value.strip()
     tpgt = None
     if ',' in value:
-        value, _, tag = value.rpartition(',')
+        value, _sep, tag = value.rpartition(',')
         tpgt = decode_number(tag.strip(), 0, 65535) if tag.strip() else None
     port = default_port
     if value.startswith('['):
@@ -228,7 +228,7 @@ def parse_target_address(value, default_port=DEFAULT_PORT):
     elif value.count(':') > 1:
         host = value                                  # bare IPv6, no port possible
     elif ':' in value:
-        host, _, port_s = value.partition(':')
+        host, _sep, port_s = value.partition(':')
         port = decode_number(port_s, 1, 65535)
     else:
         host = value

@@ -51,24 +51,24 @@ def tgt(tgtd_factory):
     lay.t_user, lay.t_secret = 'tgt-mutual', 'target-secret-99'
     d.add_account(lay.m_user, lay.m_secret, tid=3)
     d.add_account(lay.t_user, lay.t_secret, tid=3, outgoing=True)
-    lay.hidden, _ = d.add_target(4, 'hidden', [1 * MiB], acl=None)
-    lay.nop, _ = d.add_target(5, 'nop', [1 * MiB])
+    lay.hidden, _ignored = d.add_target(4, 'hidden', [1 * MiB], acl=None)
+    lay.nop, _ignored = d.add_target(5, 'nop', [1 * MiB])
     d.update(5, 'nop_interval', 1)
     d.update(5, 'nop_count', 2)
-    lay.digest, _ = d.add_target(6, 'digest', [1 * MiB])
+    lay.digest, _ignored = d.add_target(6, 'digest', [1 * MiB])
     d.update(6, 'HeaderDigest', 'CRC32C')
     d.update(6, 'DataDigest', 'CRC32C')
     # Redirect loop: tgt redirects only when the initiator's address differs from RedirectAddress, and a
     # connection to 127.0.0.2 comes from 127.0.0.1, so target 7 redirects to 127.0.0.2 for ever.
     d.add_portal('127.0.0.2')
-    lay.loop, _ = d.add_target(7, 'loop', [1 * MiB])
+    lay.loop, _ignored = d.add_target(7, 'loop', [1 * MiB])
     d.update(7, 'RedirectAddress', '127.0.0.2')
     d.update(7, 'RedirectPort', d.port)
     d.update(7, 'RedirectReason', 'Temporary')
-    lay.ua, _ = d.add_target(8, 'ua', [1 * MiB])
-    lay.isid, _ = d.add_target(9, 'isid', [1 * MiB])
+    lay.ua, _ignored = d.add_target(8, 'ua', [1 * MiB])
+    lay.isid, _ignored = d.add_target(9, 'isid', [1 * MiB])
     # Values that differ from tgt's defaults make it answer T=0, declare and propose keys.
-    lay.keys, _ = d.add_target(11, 'keys', [1 * MiB])
+    lay.keys, _ignored = d.add_target(11, 'keys', [1 * MiB])
     d.update(11, 'MaxRecvDataSegmentLength', 65536)
     d.update(11, 'MaxOutstandingR2T', 4)
     return lay

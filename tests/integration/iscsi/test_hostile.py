@@ -109,7 +109,7 @@ class HostileServer(object):
     def _run(self):
         while not self.stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _ignored = self.sock.accept()
             except socket.timeout:
                 continue
             except OSError:
@@ -172,7 +172,7 @@ def test_truncated_pdu_then_close(hostile):
     def behaviour(peer, server):
         peer.read()
         peer.send(P.login_response(b'\x80' * 6, 0, 1, 1, 1, 1, 0, 1, True).encode()[:30])
-    error, elapsed, _ = run(hostile(behaviour).port)
+    error, elapsed, _ignored = run(hostile(behaviour).port)
     assert isinstance(error, ISCSITruncatedError) and 'middle of a PDU' in str(error)
     assert elapsed < 1.0
 
@@ -182,7 +182,7 @@ def test_truncated_pdu_then_silence(hostile):
         peer.read()
         peer.send(P.login_response(b'\x80' * 6, 0, 1, 1, 1, 1, 0, 1, True).encode()[:30])
         peer.idle()
-    error, elapsed, _ = run(hostile(behaviour).port, timeout=0.5)
+    error, elapsed, _ignored = run(hostile(behaviour).port, timeout=0.5)
     assert isinstance(error, ISCSITimeout) and 'within 0.5 s' in str(error)
     assert 0.4 < elapsed < 1.5
 
@@ -207,7 +207,7 @@ def test_wrong_opcode_during_login(hostile):
         peer.read()
         peer.send(P.scsi_response(1, 1, 1, 1))
         peer.idle()
-    error, elapsed, _ = run(hostile(behaviour).port)
+    error, elapsed, _ignored = run(hostile(behaviour).port)
     assert isinstance(error, ISCSIProtocolError) and 'opcode 0x21' in str(error)
     assert elapsed < 1.0
 
@@ -218,7 +218,7 @@ def test_wrong_opcode_answering_send_targets(hostile):
         f = P.request_fields(peer.read())
         peer.send(P.logout_response(f['itt'], 600, f['cmdsn'] + 1, f['cmdsn'] + 9))
         peer.idle()
-    error, elapsed, _ = run(hostile(behaviour).port, discovery=True)
+    error, elapsed, _ignored = run(hostile(behaviour).port, discovery=True)
     assert isinstance(error, ISCSIProtocolError) and 'unexpected Logout Response' in str(error)
     assert elapsed < 1.0
 
@@ -245,7 +245,7 @@ def test_never_ending_continuation_stopped_by_deadline(hostile):
             f = P.request_fields(peer.read())
             time.sleep(0.05)
             peer.send(P.text_response(f['itt'], 0x1234, 700, f['cmdsn'] + 1, f['cmdsn'] + 9, b'', final=False))
-    error, elapsed, _ = run(hostile(behaviour).port, discovery=True, operation_timeout=0.6)
+    error, elapsed, _ignored = run(hostile(behaviour).port, discovery=True, operation_timeout=0.6)
     assert isinstance(error, ISCSITimeout) and 'total time limit' in str(error)
     assert elapsed < 1.5
 
@@ -253,7 +253,7 @@ def test_never_ending_continuation_stopped_by_deadline(hostile):
 def test_silent_target(hostile):
     def behaviour(peer, server):
         peer.idle()
-    error, elapsed, _ = run(hostile(behaviour).port, timeout=0.5)
+    error, elapsed, _ignored = run(hostile(behaviour).port, timeout=0.5)
     assert isinstance(error, ISCSITimeout) and 'no answer from the target within 0.5 s' in str(error)
     assert error.retryable
     assert 0.4 < elapsed < 1.5
@@ -270,7 +270,7 @@ def test_byte_at_a_time_slow_target(hostile):
                 return
             peer.send(wire[i:i + 1])
             time.sleep(0.05)
-    error, elapsed, _ = run(hostile(behaviour).port, timeout=1.0, operation_timeout=1.0)
+    error, elapsed, _ignored = run(hostile(behaviour).port, timeout=1.0, operation_timeout=1.0)
     assert isinstance(error, ISCSITimeout) and 'total time limit' in str(error)
     assert 0.9 < elapsed < 1.6
 
@@ -280,7 +280,7 @@ def test_garbage_instead_of_pdu(hostile):
         peer.read()
         peer.send(b'HTTP/1.1 400 Bad Request\r\n\r\n' + b'\0' * 40)
         peer.idle()
-    error, elapsed, _ = run(hostile(behaviour).port)
+    error, elapsed, _ignored = run(hostile(behaviour).port)
     assert isinstance(error, ISCSIProtocolError) and 'opcode' in str(error)
     assert elapsed < 1.0
 
@@ -288,7 +288,7 @@ def test_garbage_instead_of_pdu(hostile):
 def test_closes_immediately(hostile):
     def behaviour(peer, server):
         return
-    error, elapsed, _ = run(hostile(behaviour).port)
+    error, elapsed, _ignored = run(hostile(behaviour).port)
     # EOF or RST (the login request was left unread), depending on timing
     assert isinstance(error, ISCSIConnectionError) and re.search('closed the connection|reset', str(error))
     assert error.retryable and elapsed < 1.0
@@ -313,5 +313,5 @@ def test_friendly_fake_target_works(hostile):
         peer.send(P.text_response(f['itt'], P.RESERVED_TAG, 601, f['cmdsn'] + 1, f['cmdsn'] + 9, data))
         f = P.request_fields(peer.read())
         peer.send(P.logout_response(f['itt'], 602, f['cmdsn'], f['cmdsn'] + 8))
-    error, elapsed, _ = run(hostile(behaviour).port, discovery=True)
+    error, elapsed, _ignored = run(hostile(behaviour).port, discovery=True)
     assert error is None and elapsed < 1.0

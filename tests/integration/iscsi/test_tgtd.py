@@ -139,8 +139,8 @@ def test_send_targets_continuation_512(many):
         targets = s.send_targets()
         s.logout()
     assert [t['name'] for t in targets] == names
-    assert all(len(data) <= 512 for _, _, data in chunks)
-    total = sum(len(data) for _, _, data in chunks)
+    assert all(len(data) <= 512 for _ignored, _ignored, data in chunks)
+    total = sum(len(data) for _ignored, _ignored, data in chunks)
     assert total > 25 * 200 and len(chunks) == s.text_pdus == -(-total // 512)
     # tgt splits in the middle of a pair without setting C (F=0, C=0): the joined response still parses.
     assert any(not final and not cont and not data.endswith(b'\0') for final, cont, data in chunks)

@@ -81,7 +81,7 @@ def test_algorithm_unknown(value):
 def test_own_challenge_random_and_not_the_targets():
     seen = set()
     target_challenge = b'\x00' * 16
-    for _ in range(50):
+    for _ignored in range(50):
         challenge = C.new_challenge(5, avoid=target_challenge)
         assert challenge != target_challenge
         assert len(challenge) == 16

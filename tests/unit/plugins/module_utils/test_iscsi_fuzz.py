@@ -63,7 +63,7 @@ def damaged_wire(draw):
         pdu.ahs = b'\0' * (4 * draw(st.integers(0, 3)))
     hd, dd = draw(st.booleans()), draw(st.booleans())
     wire = bytearray(pdu.encode(hd, dd))
-    for _ in range(draw(st.integers(0, 4))):
+    for _ignored in range(draw(st.integers(0, 4))):
         pos = draw(st.integers(0, len(wire) - 1))
         wire[pos] = draw(st.integers(0, 255))
     cut = draw(st.integers(0, len(wire)))
@@ -202,7 +202,7 @@ def test_fuzz_login_responses(pairs, csg, nsg, transit, cont, status_class, mutu
     neg = L.LoginNegotiator(L.LoginParams('iqn.2024-01.a:b', target_name='iqn.2024-01.a:t', isid=b'\x80' * 6,
                                           chap=chap))
     req = neg.first_request()
-    for _ in range(3):
+    for _ignored in range(3):
         try:
             data = T.encode_text(pairs)
         except ISCSIError:

@@ -192,7 +192,7 @@ def test_login_continuation_is_bounded():
     step = Step(neg)
     req = neg.first_request()
     with pytest.raises(ISCSILimitError, match='5 exchanges'):
-        for _ in range(10):
+        for _ignored in range(10):
             req = neg.handle(step.reply(req, data=b'x' * 10, transit=False, cont=True))
 
 
@@ -279,7 +279,7 @@ def test_mutual_chap_success():
 
 def test_mutual_chap_challenges_are_random():
     challenges = set()
-    for _ in range(5):
+    for _ignored in range(5):
         creds = ChapCredentials('alice', 'secretsecret1', 'target', 'targetsecret2')
         r_req = chap_flow(creds)[4]
         challenges.add(pairs_of(r_req)['CHAP_C'])
@@ -432,7 +432,7 @@ def test_rounds_cap():
     step = Step(neg)
     req = neg.first_request()
     with pytest.raises(ISCSILimitError, match='4 exchanges'):
-        for _ in range(10):
+        for _ignored in range(10):
             req = neg.handle(step.reply(req, transit=False))
 
 
@@ -595,7 +595,7 @@ def test_invalid_target_mrdsl():
 
 # --------------------------------------------------------------------------------------------- params, ISID
 def test_random_isid_format():
-    isids = {L.random_isid() for _ in range(100)}
+    isids = {L.random_isid() for _ignored in range(100)}
     assert len(isids) == 100
     for isid in isids:
         assert len(isid) == 6 and isid[0] == 0x80

@@ -249,7 +249,7 @@ def test_transport_eof_mid_pdu_is_truncation():
         peer.sendall(P.nop_in(1, 1, 1, 1, 1).encode()[:20])
         peer.close()
         with pytest.raises(ISCSITruncatedError, match='middle of a PDU'):
-            P.read_pdu(lambda n: t.recv_exact(n))
+            P.read_pdu(t.recv_exact)
     finally:
         t.close()
 
@@ -272,7 +272,7 @@ def test_transport_one_byte_at_a_time():
         wire = P.text_response(3, P.RESERVED_TAG, 1, 1, 1, b'x=y\0').encode()
         for i in range(len(wire)):
             peer.send(wire[i:i + 1])
-        got = P.read_pdu(lambda n: t.recv_exact(n))
+        got = P.read_pdu(t.recv_exact)
         assert got.itt == 3 and got.data == b'x=y\0'
     finally:
         peer.close()

@@ -469,8 +469,7 @@ def test_crc32c_digests_after_login_and_ping_echo():
     target.scsi = good_inquiry
     assert s.scsi_command(0, cdb_inquiry(), 255).status == 0
     # corrupt the next data digest on the wire
-    target.scsi = lambda pdu, t: good_inquiry(pdu, t)
-    s.transport.sock.target = target
+    target.scsi = good_inquiry
     orig = s.transport.sock.sendall
 
     def corrupting(data):

@@ -98,7 +98,7 @@ def test_text_buffer_limits():
     with pytest.raises(ISCSILimitError, match='larger than 10'):
         buf.add(b'b')
     rounds = T.TextBuffer(max_bytes=1000, max_rounds=3)
-    for _ in range(3):
+    for _ignored in range(3):
         rounds.add(b'')
     with pytest.raises(ISCSILimitError, match='more than 3'):
         rounds.add(b'')
