@@ -54,7 +54,12 @@ tree:
 
 # Plain pytest (seconds): tests/unit/conftest.py makes the collection importable from the checkout.
 units: venv
-	$(BIN)/pytest -q --junitxml=$(REPO)/.build/junit/units.xml tests/unit
+	$(BIN)/pytest -q -m 'not fuzz' --junitxml=$(REPO)/.build/junit/units.xml tests/unit
+
+# The hypothesis fuzz runs (>= 10k examples per decoder/parser), kept out of `make units` for speed.
+.PHONY: fuzz
+fuzz: venv
+	$(BIN)/pytest -q -m fuzz --junitxml=$(REPO)/.build/junit/fuzz.xml tests/unit
 
 # Optional, not part of `make test`: the same unit tests under ansible-test's own runner (its pytest config,
 # xdist, a venv built from PyPI plus tests/unit/requirements.txt).  Slower (about a minute on 2 cores).
@@ -83,7 +88,7 @@ integration: venv deps
 
 # Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
 # The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
-TEST_SUITES ?= units integration sanity lint lab-test molecule
+TEST_SUITES ?= units fuzz integration sanity lint lab-test molecule
 test: deps venv
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	for t in $(TEST_SUITES); do \
