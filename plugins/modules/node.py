@@ -163,7 +163,11 @@ options:
         description: C(node.session.auth.password_in), the target's secret for mutual CHAP.
         type: str
       chap_algs:
-        description: C(node.session.auth.chap_algs), CHAP digests in order of preference.
+        description:
+          - C(node.session.auth.chap_algs), CHAP digests in order of preference (V(MD5), V(SHA1), V(SHA256),
+            V(SHA3-256)).
+          - Not every target negotiates; the Linux C(tgt) target fails the login (iscsiadm exit code 19) when
+            anything but V(MD5) is offered.
         type: list
         elements: str
   settings:
