@@ -1,0 +1,346 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: session_check
+short_description: Check that the host's iSCSI sessions are healthy, optionally waiting until they are
+version_added: 0.1.0
+description:
+  - Reads the kernel's iSCSI sessions from sysfs (C(/sys/class/iscsi_session), the sessions' connections, SCSI hosts,
+    LUNs, block devices and SCSI device states) and reports per session its target, portal, iface, session state,
+    connection state, devices, device states and why it is unhealthy.
+  - Healthy means every session is C(LOGGED_IN), each of its connections is C(up) and every SCSI device of the
+    session is C(running). A host without sessions is healthy unless an expectation says otherwise.
+  - Optional expectations make the check stricter; see O(expect_automatic_nodes), O(min_paths),
+    O(target_min_paths) and O(targets).
+  - With O(wait) the module polls until the host is healthy or the time is up, then returns (or fails) with the
+    last report. A recovered session is seen within one O(wait.interval).
+  - With O(check_config) it also checks that the host's iSCSI configuration parses and validates (the initiator name
+    file, C(iscsid.conf), every node record), so that a restarted iscsid would start and log in again.
+  - Never changes anything. It runs no command at all, in particular no C(iscsiadm) (on Debian
+    C(iscsiadm -m session) socket-activates iscsid) and does not talk to iscsid, so it is safe while iscsid
+    restarts or is stopped.
+  - Tolerates sessions that vanish during the scan, attributes that cannot be read (C(EACCES), C(ENOTCONN)),
+    attributes missing on older kernels, C((null)) values and C(recovery_tmo) V(off).
+author:
+  - openiscsi.initiator contributors (@openiscsi)
+options:
+  wait:
+    description:
+      - Poll until the host is healthy, for at most O(wait.timeout) seconds.
+      - Without it the state is checked once.
+      - Configuration problems found by O(check_config) are not waited for (they do not fix themselves).
+    type: dict
+    suboptions:
+      timeout:
+        description: Seconds to wait for health.
+        type: float
+        default: 60
+      interval:
+        description: Seconds between two polls (at least V(0.2)).
+        type: float
+        default: 1
+  fail_on_unhealthy:
+    description:
+      - Fail the task when the host is not healthy (after O(wait)). The report is returned either way.
+    type: bool
+    default: true
+  expect_automatic_nodes:
+    description:
+      - Every node record with C(node.startup = automatic) must have a session (matched by target, portal and
+        iface; a static record's tpgt V(-1) matches any portal group).
+    type: bool
+    default: false
+  min_paths:
+    description:
+      - Every target that has a session (or is named in O(targets) or O(target_min_paths)) must have at least this
+        many healthy sessions, for example V(2) for multipath with two portals.
+    type: int
+  target_min_paths:
+    description:
+      - Per-target minimum number of healthy sessions, C(target name -> number); overrides O(min_paths).
+      - A target named here must be present when its number is at least V(1).
+    type: dict
+  targets:
+    description:
+      - Targets that must be present, each with at least one healthy session (or its O(min_paths)).
+    type: list
+    elements: str
+  check_config:
+    description:
+      - Also check that C(/etc/iscsi/initiatorname.iscsi), C(/etc/iscsi/iscsid.conf) and every node record parse
+        and validate. Errors make the host unhealthy; warnings are returned in RV(config).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - openiscsi.initiator.attributes
+  - openiscsi.initiator.attributes.INFO_MODULE
+notes:
+  - Session states as the kernel spells them. C(FAILED) means the connection is lost and the kernel holds I/O for
+    up to the session's C(recovery_tmo) while iscsid reconnects (devices C(blocked)). C(FREE) means the recovery
+    timeout expired (devices C(transport-offline), I/O fails) or a login is not complete.
+  - A connection whose C(state) attribute does not exist (older kernels) counts as up when its session is logged in.
+  - Node records are read from the node database in use (C(/etc/iscsi) on Debian 12, C(/var/lib/iscsi) on Debian 13).
+seealso:
+  - module: openiscsi.initiator.info
+  - module: openiscsi.initiator.probe
+"""
+
+EXAMPLES = r"""
+- name: Fail unless every iSCSI session is logged in with its devices running
+  openiscsi.initiator.session_check:
+
+- name: Wait up to two minutes for the sessions to recover, polling every 0.5 s
+  openiscsi.initiator.session_check:
+    wait:
+      timeout: 120
+      interval: 0.5
+
+- name: Multipath host - two healthy paths to the database target, every automatic record logged in
+  openiscsi.initiator.session_check:
+    expect_automatic_nodes: true
+    target_min_paths:
+      iqn.2025-01.com.example:db: 2
+
+- name: Report only, never fail
+  openiscsi.initiator.session_check:
+    fail_on_unhealthy: false
+    check_config: true
+  register: iscsi_health
+
+- name: Show why sessions are unhealthy
+  ansible.builtin.debug:
+    msg: "{{ iscsi_health.problems | map(attribute='message') | list }}"
+  when: not iscsi_health.healthy
+"""
+
+RETURN = r"""
+healthy:
+  description: Whether every session is healthy and every expectation (and with O(check_config) the configuration) holds.
+  returned: always
+  type: bool
+  sample: false
+summary:
+  description: One line saying so, or listing the problems (host, session, why).
+  returned: always
+  type: str
+  sample: >-
+    unhealthy (0 of 1 sessions healthy): session 3 (iqn.2025-01.com.example:db via 192.0.2.10:3260, iface default):
+    state FAILED (connection lost; ...), connection 3:0 failed, devices blocked (I/O held while the session
+    recovers): sdb (4:0:0:1)
+sessions:
+  description: One entry per session, by session number.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    sid:
+      description: Session number (C(sessionN) in sysfs).
+      type: int
+      sample: 3
+    target:
+      description: Target name.
+      type: str
+      sample: iqn.2025-01.com.example:db
+    portal:
+      description: Persistent portal C(address:port) (what the node record names), IPv6 in brackets.
+      type: str
+      sample: 192.0.2.10:3260
+    tpgt:
+      description: Target portal group tag.
+      type: int
+      sample: 1
+    iface:
+      description: The open-iscsi iface of the session.
+      type: str
+      sample: default
+    state:
+      description: Session state, V(LOGGED_IN), V(FAILED) or V(FREE) (V(null) when unreadable).
+      type: str
+      sample: LOGGED_IN
+    connection_state:
+      description: State of the session's connection(s), e.g. V(up), V(failed), V(down); V(null) without connections.
+      type: str
+      sample: up
+    connections:
+      description: Each connection with C(cid), C(state) and current C(portal) (V(null) while it is down).
+      type: list
+      elements: dict
+    devices:
+      description: The session's SCSI devices with C(hctl), C(lun), C(block) (V(null) for LUNs without a block device)
+        and C(state).
+      type: list
+      elements: dict
+    device_states:
+      description: The distinct device states.
+      type: list
+      elements: str
+      sample: [running]
+    recovery_tmo:
+      description: The session's recovery timeout as sysfs shows it (seconds or V(off)).
+      type: str
+      sample: '120'
+    host:
+      description: The SCSI host (C(hostH)).
+      type: str
+      sample: host4
+    healthy:
+      description: Whether this session is healthy.
+      type: bool
+      sample: true
+    problems:
+      description: Why it is not.
+      type: list
+      elements: str
+      sample: []
+problems:
+  description: Every problem, each with C(kind) (V(session), V(missing_session), V(paths), V(config)), C(sid),
+    C(target), C(portal), C(iface) and C(message).
+  returned: always
+  type: list
+  elements: dict
+paths:
+  description: Per target, C(healthy) and C(total) sessions and the C(required) number (V(null) when none is required).
+  returned: always
+  type: dict
+counts:
+  description: Numbers of C(sessions), C(healthy) and C(unhealthy) sessions.
+  returned: always
+  type: dict
+  sample: {sessions: 2, healthy: 2, unhealthy: 0}
+config:
+  description: With O(check_config), the configuration findings (C(file), C(line), C(severity), C(code), C(message)).
+  returned: when O(check_config=true)
+  type: list
+  elements: dict
+wait:
+  description: How the check went - C(polls), C(elapsed) seconds, C(timed_out), C(unhealthy_for) (seconds from the
+    first unhealthy poll to the healthy one, V(null) when the first poll was healthy) and C(checked_at) (epoch time
+    of the last poll).
+  returned: always
+  type: dict
+  sample: {polls: 7, elapsed: 3.01, timed_out: false, unhealthy_for: 3.0, checked_at: 1764000000.5}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _nodedb, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+
+ROOT = "/"  # tests point this at a captured tree
+MIN_INTERVAL = 0.2
+INITIATORNAME = "etc/iscsi/initiatorname.iscsi"
+ISCSID_CONF = "etc/iscsi/iscsid.conf"
+
+
+def _read(root, rel):
+    try:
+        with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "\0unreadable: %s" % exc.strerror
+
+
+def config_report(root="/", records=None):
+    """Configuration findings under *root* (node records read unless given)."""
+    names = _read(root, INITIATORNAME)
+    conf = _read(root, ISCSID_CONF)
+    found = []
+    for rel, text in ((INITIATORNAME, names), (ISCSID_CONF, conf)):
+        if text is not None and text.startswith("\0unreadable: "):
+            found.append({"file": "/" + rel, "line": None, "severity": "error", "code": "unreadable",
+                          "message": "cannot read /%s: %s" % (rel, text[len("\0unreadable: "):])})
+    if names is not None and names.startswith("\0"):
+        names = ""
+    if conf is not None and conf.startswith("\0"):
+        conf = ""
+    if records is None:
+        records = _nodedb.read_nodes(root)
+    return found + _health.config_findings(names, conf, records)
+
+
+def validate(params):
+    """Checked options: ``(target_min_paths, targets, wait)``; raises InputError naming the field."""
+    paths, targets = _health.validate_expectations(params.get("min_paths"), params.get("target_min_paths"),
+                                                   params.get("targets"))
+    wait = params.get("wait")
+    if wait is not None:
+        if wait.get("timeout") is None or wait["timeout"] < 0:
+            raise InputError("wait.timeout", "must be a number of seconds >= 0, got %r" % (wait.get("timeout"),))
+        if wait.get("interval") is None or wait["interval"] < MIN_INTERVAL:
+            raise InputError("wait.interval", "must be at least %s seconds, got %r" % (MIN_INTERVAL,
+                                                                                       wait.get("interval")))
+    return paths, targets, wait
+
+
+def run_check(params, root="/", clock=None, sleep=None):
+    """The module's work under *root* (tests point it at fixture trees).  Returns the result dict (no ``failed``)."""
+    paths, targets, wait = validate(params)
+    expect = bool(params.get("expect_automatic_nodes"))
+    records = _nodedb.read_nodes(root) if (expect or params.get("check_config")) else None
+    config = None
+    config_problems = []
+    if params.get("check_config"):
+        config = config_report(root, records)
+        for f in config:
+            if f["severity"] == "error":
+                where = "%s line %s" % (f["file"], f["line"]) if f.get("line") else f["file"]
+                config_problems.append({"kind": "config", "sid": None, "target": None, "portal": None,
+                                        "iface": None, "message": "%s: %s" % (where, f["message"])})
+
+    def check():
+        report = _health.evaluate(_sysfs.read_sessions(root, brief=True), records, expect_automatic=expect,
+                                  min_paths=params.get("min_paths"), target_min_paths=paths, targets=targets)
+        if config_problems:
+            report["problems"] = config_problems + report["problems"]
+            report["healthy"] = False
+            report["summary"] = _health.summarize(report)
+        return report
+
+    if wait is None or config_problems:
+        report = _health.wait_for_health(check, 0, MIN_INTERVAL, clock=clock, sleep=sleep)
+    else:
+        report = _health.wait_for_health(check, wait["timeout"], wait["interval"], clock=clock, sleep=sleep)
+    if config is not None:
+        report["config"] = config
+    return report
+
+
+def run_module():
+    module = AnsibleModule(
+        argument_spec=dict(
+            wait=dict(type="dict", options=dict(
+                timeout=dict(type="float", default=60),
+                interval=dict(type="float", default=1),
+            )),
+            fail_on_unhealthy=dict(type="bool", default=True),
+            expect_automatic_nodes=dict(type="bool", default=False),
+            min_paths=dict(type="int"),
+            target_min_paths=dict(type="dict"),
+            targets=dict(type="list", elements="str"),
+            check_config=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = run_check(module.params, ROOT)
+    except InputError as exc:
+        module.fail_json(msg=str(exc))
+    if module.params["fail_on_unhealthy"] and not result["healthy"]:
+        module.fail_json(msg="iSCSI %s" % result["summary"], changed=False, **result)
+    module.exit_json(changed=False, **result)
+
+
+def main():
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

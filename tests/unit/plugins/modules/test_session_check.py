@@ -1,0 +1,212 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""session_check and recovery_tmo modules, run through AnsibleModule on captured and synthetic trees."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.openiscsi.initiator.plugins.modules import recovery_tmo, session_check
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
+import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
+
+OPEN = "iqn.2025-01.lab.openiscsi:tgt-open"
+CHAP = "iqn.2025-01.lab.openiscsi:tgt-chap"
+
+
+def digest(root):
+    h = hashlib.sha256()
+    for base, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(base, name)
+            h.update(path.encode())
+            if os.path.islink(path):
+                h.update(os.readlink(path).encode())
+            else:
+                with open(path, "rb") as handle:
+                    h.update(handle.read())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def no_commands(monkeypatch):
+    """Any command (subprocess or run_command) fails the test: the checker reads sysfs only."""
+    def refuse(*a, **kw):
+        raise AssertionError("a command was run: %r" % (a,))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", refuse)
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+
+
+def run(mod, capsys, monkeypatch, root, check=False, diff=False, **args):
+    monkeypatch.setattr(mod, "ROOT", str(root))
+    if check:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            mod.main()
+    result = json.loads(capsys.readouterr().out)
+    result["_rc"] = exc.value.code
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- session_check
+@pytest.mark.parametrize("check", [False, True])
+def test_healthy_captured_host(capsys, monkeypatch, tmp_path, no_commands, check):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    before = digest(root)
+    res = run(session_check, capsys, monkeypatch, root, check=check, expect_automatic_nodes=True,
+              check_config=True, targets=[OPEN])
+    assert res["_rc"] == 0 and res["changed"] is False and res["healthy"] is True
+    assert [(s["sid"], s["target"], s["portal"], s["state"], s["connection_state"]) for s in res["sessions"]] == [
+        (1, OPEN, "10.213.0.1:3260", "LOGGED_IN", "up"), (2, CHAP, "10.213.0.2:3260", "LOGGED_IN", "up")]
+    assert [d["block"] for d in res["sessions"][0]["devices"]] == [None, "sda", "sdb"]
+    assert res["config"] == [] and res["wait"]["polls"] == 1
+    assert digest(root) == before
+
+
+def test_failed_host_fails_with_a_message_naming_the_session(capsys, monkeypatch, tmp_path, no_commands):
+    root = fixturetree.materialize("trixie-failed", tmp_path)
+    res = run(session_check, capsys, monkeypatch, root)
+    assert res["_rc"] == 1 and res["failed"] is True and res["healthy"] is False
+    assert res["msg"].startswith("iSCSI unhealthy (0 of 2 sessions healthy): session 1 (%s via 10.213.0.1:3260, "
+                                 "iface default): state FAILED" % OPEN)
+    assert [p["sid"] for p in res["problems"]] == [1, 2]
+    assert res["sessions"][1]["recovery_tmo"] == "45"
+
+
+def test_report_only(capsys, monkeypatch, tmp_path):
+    root = fixturetree.materialize("bookworm-recovery-timeout", tmp_path)
+    res = run(session_check, capsys, monkeypatch, root, fail_on_unhealthy=False)
+    assert res["_rc"] == 0 and res["healthy"] is False and "failed" not in res
+    assert [s["state"] for s in res["sessions"]] == ["FAILED", "FREE"]
+
+
+def test_bad_options_fail_before_reading(capsys, monkeypatch, tmp_path):
+    res = run(session_check, capsys, monkeypatch, tmp_path, wait={"timeout": 5, "interval": 0.1})
+    assert res["_rc"] == 1 and res["msg"] == "wait.interval: must be at least 0.2 seconds, got 0.1"
+    res = run(session_check, capsys, monkeypatch, tmp_path, min_paths=0)
+    assert res["msg"] == "min_paths: must be an integer >= 1, got 0"
+
+
+def test_config_error_fails_without_waiting(capsys, monkeypatch, tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path, {
+        "etc/iscsi/initiatorname.iscsi": "InitiatorName=\n"})
+    t0 = time.monotonic()
+    res = run(session_check, capsys, monkeypatch, root, check_config=True, wait={"timeout": 30, "interval": 0.2})
+    assert time.monotonic() - t0 < 10
+    assert res["_rc"] == 1 and res["wait"]["polls"] == 1
+    assert res["problems"][0]["kind"] == "config"
+    assert "/etc/iscsi/initiatorname.iscsi line 1: 'InitiatorName=' has no value" in res["msg"]
+
+
+def test_wait_returns_as_soon_as_the_session_recovers(capsys, monkeypatch, tmp_path):
+    root = str(tmp_path)
+    scls = fixturetree.add_session(root, 1, state="FAILED", conns=[{"cid": 0, "state": "failed"}],
+                                   luns=[(1, "sda", "blocked")])
+    base = os.path.join(root, "sys/devices/platform/host2/session1")
+
+    def recover():
+        time.sleep(1.0)
+        for path, text in ((os.path.join(base, "connection1:0/iscsi_connection/connection1:0/state"), "up"),
+                           (os.path.join(base, "target2:0:0/2:0:0:1/state"), "running"),
+                           (os.path.join(scls, "state"), "LOGGED_IN")):
+            with open(path, "w") as handle:
+                handle.write(text + "\n")
+
+    thread = threading.Thread(target=recover)
+    thread.start()
+    res = run(session_check, capsys, monkeypatch, root, wait={"timeout": 20, "interval": 0.2})
+    thread.join()
+    assert res["_rc"] == 0 and res["healthy"] is True
+    assert res["wait"]["timed_out"] is False and res["wait"]["polls"] >= 4
+    assert 0.8 <= res["wait"]["unhealthy_for"] < 5
+
+
+def test_wait_times_out_with_the_report(capsys, monkeypatch, tmp_path):
+    root = fixturetree.materialize("bookworm-failed", tmp_path)
+    res = run(session_check, capsys, monkeypatch, root, wait={"timeout": 0.6, "interval": 0.2})
+    assert res["_rc"] == 1 and res["wait"]["timed_out"] is True and res["wait"]["polls"] >= 3
+    assert "state FAILED" in res["msg"]
+
+
+# --------------------------------------------------------------------------------------------------- recovery_tmo
+def tmo_tree(root):
+    fixturetree.add_session(root, 1, recovery_tmo="5")
+    fixturetree.add_session(root, 2, recovery_tmo="off", target=CHAP)
+    fixturetree.add_session(root, 3, recovery_tmo="300")
+    fixturetree.add_session(root, 4, recovery_tmo="10", state="FAILED", conns=[{"cid": 0, "state": "failed"}])
+    return str(root)
+
+
+def tmo(root, sid):
+    with open(os.path.join(root, "sys/class/iscsi_session/session%d/recovery_tmo" % sid)) as handle:
+        return handle.read().strip()
+
+
+def test_recovery_tmo_raise_and_restore(capsys, monkeypatch, tmp_path):
+    root = tmo_tree(tmp_path)
+    res = run(recovery_tmo, capsys, monkeypatch, root, diff=True, minimum=120)
+    assert res["_rc"] == 0 and res["changed"] is True
+    assert res["changes"] == [{"sid": 1, "name": "session1", "before": "5", "after": "120"}]
+    assert [(s["sid"], s["recovery_tmo"]) for s in res["saved"]] == [(1, "5"), (2, "off"), (3, "300"), (4, "10")]
+    assert res["skipped"][0]["sid"] == 4 and res["skipped"][0]["reason"].startswith("state FAILED")
+    assert res["diff"] == {"before": "session1: recovery_tmo 5\n", "after": "session1: recovery_tmo 120\n"}
+    assert [tmo(root, sid) for sid in (1, 2, 3, 4)] == ["120", "off", "300", "10"]
+    again = run(recovery_tmo, capsys, monkeypatch, root, minimum=120)
+    assert again["changed"] is False and "diff" not in again
+    back = run(recovery_tmo, capsys, monkeypatch, root, restore=res["saved"])
+    assert back["changed"] is True and back["changes"] == [{"sid": 1, "name": "session1", "before": "120",
+                                                            "after": "5"}]
+    assert [tmo(root, sid) for sid in (1, 2, 3, 4)] == ["5", "off", "300", "10"]
+    assert run(recovery_tmo, capsys, monkeypatch, root, restore=res["saved"])["changed"] is False
+
+
+def test_recovery_tmo_check_mode_writes_nothing(capsys, monkeypatch, tmp_path):
+    root = tmo_tree(tmp_path)
+    before = digest(root)
+    res = run(recovery_tmo, capsys, monkeypatch, root, check=True, minimum=60)
+    assert res["changed"] is True and [c["sid"] for c in res["changes"]] == [1]
+    assert digest(root) == before
+
+
+def test_recovery_tmo_restore_skips_a_reused_session_number(capsys, monkeypatch, tmp_path):
+    root = tmo_tree(tmp_path)
+    saved = run(recovery_tmo, capsys, monkeypatch, root, minimum=120)["saved"]
+    # session1 logs out; a new session to another target gets number 1 (own isid), with its own timeout.
+    with open(os.path.join(root, "sys/class/iscsi_session/session1/targetname"), "w") as handle:
+        handle.write(CHAP + "\n")
+    res = run(recovery_tmo, capsys, monkeypatch, root, restore=saved)
+    assert res["changed"] is False and {"sid": 1, "reason": "session gone"} in res["skipped"]
+    assert tmo(root, 1) == "120"
+
+
+def test_recovery_tmo_write_refused_is_a_failure_naming_the_session(capsys, monkeypatch, tmp_path):
+    root = tmo_tree(tmp_path)
+    saved = run(recovery_tmo, capsys, monkeypatch, root, minimum=120)["saved"]
+    path = os.path.join(root, "sys/class/iscsi_session/session1/recovery_tmo")
+    os.unlink(path)
+    os.makedirs(path)  # opening a directory for writing fails (EISDIR), like the kernel's EBUSY would
+    res = run(recovery_tmo, capsys, monkeypatch, root, restore=saved)
+    assert res["_rc"] == 1 and res["msg"].startswith("session 1: cannot set recovery_tmo")
+
+
+def test_recovery_tmo_needs_one_of_the_options(capsys, monkeypatch, tmp_path):
+    res = run(recovery_tmo, capsys, monkeypatch, tmp_path)
+    assert res["_rc"] == 1 and "one of the following is required: minimum, restore" in res["msg"]
+    res = run(recovery_tmo, capsys, monkeypatch, tmp_path, restore=[{"sid": 1, "recovery_tmo": "5"}])
+    assert res["msg"].startswith("restore[0].targetname: is required")
