@@ -151,7 +151,10 @@ def main():
         print('')
         print('ratio ours/iscsi-ls (medians, exchange only)  : %.2f  (goal <= %.1f: %s)'
               % (ratio, GOAL, 'met' if ratio <= GOAL else 'NOT met'))
+        print('ratio ours/iscsi-ls (minimums)                : %.2f  (informational: less sensitive to a busy machine)'
+              % (min(ours_t) / min(ls_t)))
         print('ratio incl. interpreter start-up and import   : %.2f  (informational)' % with_startup)
+        print('load average during the run: %s' % ' '.join('%.2f' % v for v in os.getloadavg()))
         return 0 if ratio <= GOAL else 1
     finally:
         daemon.stop()

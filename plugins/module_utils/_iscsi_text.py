@@ -254,6 +254,7 @@ def parse_send_targets(pairs):
     """
     targets = []
     current = None
+    seen = {}                                   # many targets share one address: parse each spelling once
     for key, value in pairs:
         if key == 'TargetName':
             if not value:
@@ -263,7 +264,9 @@ def parse_send_targets(pairs):
         elif key == 'TargetAddress':
             if current is None:
                 raise ISCSITextError('TargetAddress before any TargetName in SendTargets response')
-            portal = parse_target_address(value)
+            if value not in seen:
+                seen[value] = parse_target_address(value)
+            portal = dict(seen[value])
             if portal not in current['portals']:
                 current['portals'].append(portal)
         elif key == 'TargetAlias':
