@@ -320,6 +320,15 @@ def _words(values):
     return words
 
 
+def guess_type(name):
+    """The link type networkd would see, guessed from a kernel name when sysfs cannot be read (images)."""
+    if re.match(r"(eth|en|em|p\d)", name or ""):
+        return "ether"
+    if re.match(r"(wl|wlan|ath|ra)\d*", name or ""):
+        return "wlan"
+    return None
+
+
 def match_result(match, nic):
     """``True`` (matches), ``False`` (does not) or ``None`` (depends on facts not known here) for a [Match]
     section and ``nic`` = ``{'name', 'mac', 'driver', 'type'}`` (unknown facts ``None``)."""
@@ -343,6 +352,8 @@ def match_result(match, nic):
         elif key == "Type":
             fact = nic.get("type")
             hit = None if fact is None else any(fnmatch.fnmatchcase(fact, w) for w in words)
+        elif key in ("WLANInterfaceType", "SSID", "BSSID"):
+            hit = False if nic.get("type") not in (None, "wlan") else None
         else:
             hit = None  # Path=, Host=, Virtualization=, KernelCommandLine=, ...: not evaluated
         if hit is None:
@@ -399,35 +410,49 @@ def keeps_configuration(texts):
 def networkd_plan(root, nic, reader):
     """What makes systemd-networkd keep *nic*'s configuration.
 
-    Returns ``{'nic', 'files': [(path, match) ...], 'effective': path or None, 'writes': {path: text},
-    'ok': bool, 'reason'}``: the drop-in for every file that matches or may match up to the first sure match, or
-    our own ``05-openiscsi-root-<nic>.network`` when no file matches.
+    networkd applies the first .network file (by name) whose [Match] selects the link.  The effective file is the
+    first one that surely matches; it gets a drop-in with ``KeepConfiguration=yes`` (the user's configuration stays).
+    When no file surely matches, our own ``05-openiscsi-root-<nic>.network`` (matching the name, only keeping the
+    configuration) takes the link.  Files before that whose [Match] cannot be decided here (``Path=`` ...) get the
+    drop-in too, so that whichever of them matches keeps the configuration.
+
+    Returns ``{'nic', 'files': [{'path', 'match'}], 'effective': path or None, 'writes': {path: text}, 'reason'}``.
     """
-    plan = {"nic": nic["name"], "files": [], "effective": None, "writes": {}, "ok": False, "reason": None}
-    own = "/etc/systemd/network/" + OWN_FILE % nic["name"]
+    plan = {"nic": nic["name"], "files": [], "effective": None, "writes": {}, "reason": None}
+    own_name = OWN_FILE % nic["name"]
+    own = "/etc/systemd/network/" + own_name
+    candidates = []
     for basename, path in network_files(root, reader):
         text = reader(os.path.join(root, path.lstrip("/")))
         result = match_result(parse_ini(text).get("Match", {}), nic)
         if result is False:
             continue
+        candidates.append((basename, path, text, result))
+    sure = [c for c in candidates if c[3]]
+    if sure:
+        effective_name = sure[0][0]
+        plan["effective"] = sure[0][1]
+        plan["reason"] = "%s manages %s" % (plan["effective"], nic["name"])
+    else:
+        effective_name = own_name
+        plan["reason"] = "no .network file surely matches %s: %s takes it and keeps its configuration" % (
+            nic["name"], own)
+    for basename, path, text, result in candidates:
+        if basename > effective_name:
+            break
         plan["files"].append({"path": path, "match": "yes" if result else "maybe"})
         texts = [text] + [reader(os.path.join(root, d.lstrip("/"))) or "" for d in dropins(root, basename)]
-        if not keeps_configuration(texts):
-            if path == own:
-                plan["writes"][path] = OWN_TEXT % nic["name"]
-            else:
-                plan["writes"]["/etc/systemd/network/%s.d/%s" % (basename, DROPIN_NAME)] = DROPIN_TEXT
-        if result:
-            plan["effective"] = path
-            break
-    if plan["effective"] is None and not plan["files"]:
-        plan["writes"][own] = OWN_TEXT % nic["name"]
-        plan["reason"] = "no .network file matches %s: %s makes networkd keep it as the initramfs set it up" % (
-            nic["name"], own)
-    elif plan["effective"] is None:
-        plan["reason"] = "files that may match %s (conditions not evaluated here) get the drop-in" % nic["name"]
-    else:
-        plan["reason"] = "%s manages %s" % (plan["effective"], nic["name"])
+        if keeps_configuration(texts):
+            continue
+        if path == own:
+            plan["writes"][path] = OWN_TEXT % nic["name"]
+        else:
+            plan["writes"]["/etc/systemd/network/%s.d/%s" % (basename, DROPIN_NAME)] = DROPIN_TEXT
+    if not sure:
+        if not any(f["path"] == own for f in plan["files"]):
+            plan["files"].append({"path": own, "match": "yes"})
+            plan["writes"][own] = OWN_TEXT % nic["name"]
+        plan["effective"] = own
     return plan
 
 

@@ -46,8 +46,8 @@ options:
   detect:
     description:
       - Also choose every entry whose device is backed by a live iSCSI session.
-      - The root file system (V(/)) is reported but not changed by detection: the initramfs mounts it, not
-        systemd's fstab handling; list it in O(path) to change it anyway.
+      - The root file system (V(/)) is reported but not changed by detection (the initramfs mounts it, not
+        systemd's fstab handling); list it in O(path) to change it anyway.
       - Bind mounts, virtual and network file systems are skipped with the reason.
     type: bool
     default: false

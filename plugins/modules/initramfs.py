@@ -19,7 +19,7 @@ description:
     gets mode C(0600) while it holds a CHAP secret; secrets never appear in diffs or return values.
   - Manages the hook's opt-out, /etc/initramfs-tools/conf.d/open-iscsi (C(NO_ISCSI_IN_INITRAMFS=yes) with
     O(include_in_initramfs=false)), and REFUSES the opt-out while the root file system (or /usr) is on iSCSI or
-    iscsi.initramfs configures a login, unless O(force=true): such a machine would not boot.
+    iscsi.initramfs configures a login, unless O(force=true) (such a machine would not boot).
   - With O(network_keep=true) makes the host's network stack leave alone the NIC that carries the root session, so
     that the session the initramfs made survives the boot and restarts of the network service -- see the notes.
   - Returns RV(initramfs_rebuild_needed) when the current initramfs image does not contain what it must (this file,
@@ -270,7 +270,7 @@ def read(module, path):
 
 def nic_facts(root, name):
     base = under(root, "sys/class/net/" + name)
-    facts = {"name": name, "mac": None, "driver": None, "type": None}
+    facts = {"name": name, "mac": None, "driver": None, "type": P.guess_type(name)}
     if os.path.isdir(base):
         try:
             with open(os.path.join(base, "address")) as fh:
@@ -282,7 +282,10 @@ def nic_facts(root, name):
             facts["driver"] = os.path.basename(os.path.realpath(drv))
         try:
             with open(os.path.join(base, "type")) as fh:
-                facts["type"] = {"1": "ether", "772": "loopback", "32": "infiniband"}.get(fh.read().strip())
+                kind = fh.read().strip()
+            facts["type"] = {"1": "ether", "772": "loopback", "32": "infiniband"}.get(kind, facts["type"])
+            if kind == "1" and os.path.isdir(os.path.join(base, "wireless")):
+                facts["type"] = "wlan"
         except OSError:
             pass
     return facts
@@ -464,13 +467,13 @@ def run_module():
         network["interfaces"] = nics
         network["networkd"] = []
         network["ifupdown"] = []
-        networkd_used = (unit_enabled(root, "systemd-networkd.service", ("multi-user.target", "network-online.target",
-                                                                          "sysinit.target"))
+        wants = ("multi-user.target", "network-online.target", "sysinit.target")
+        networkd_used = (unit_enabled(root, "systemd-networkd.service", wants)
                          or any(os.path.isdir(under(root, d)) and glob.glob(under(root, d + "/*.network"))
                                 for d in P.NETWORK_DIRS))
         if networkd_used:
             for nic in nics:
-                plan = P.networkd_plan(root, nic_facts(root, nic), lambda path: read_text(path))
+                plan = P.networkd_plan(root, nic_facts(root, nic), read_text)
                 writes.update(plan["writes"])
                 network["networkd"].append({"nic": nic, "files": plan["files"], "effective": plan["effective"],
                                             "writes": sorted(plan["writes"]), "reason": plan["reason"]})
@@ -582,8 +585,8 @@ def run_module():
             for version in versions:
                 rc, out, err = module.run_command([tool, "-u", "-k", version], environ_update=LANG_C)
                 if rc != 0:
-                    module.fail_json(msg="update-initramfs -u -k %s failed (rc %d): %s" % (version, rc,
-                                                                                         (err or out).strip()),
+                    module.fail_json(msg="update-initramfs -u -k %s failed (rc %d): %s"
+                                         % (version, rc, (err or out).strip()),
                                      changed=True, changed_files=changed_files)
                 rebuilt.append(version)
             if unmk:

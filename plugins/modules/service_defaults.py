@@ -15,7 +15,7 @@ description:
   - Only the keys given are touched; every other line (the package's comments, unknown keys, anything else) is kept
     byte for byte. A key's last assignment is rewritten in place, a missing key is appended.
   - Values are validated and written so that sourcing the file assigns exactly them and runs nothing.
-  - Never restarts anything: the scripts read the file each time open-iscsi starts or stops.
+  - Never restarts anything; the scripts read the file each time open-iscsi starts or stops.
 author:
   - openiscsi.initiator contributors (@openiscsi)
 options:

@@ -199,7 +199,7 @@ def test_networkd_no_matching_file_gets_own_file_sorted_first(tmp_path):
     put(tmp_path, "etc/systemd/network/10-other.network", "[Match]\nName=!eth1 eth*\n")
     plan = P.networkd_plan(str(tmp_path), NIC, reader)
     own = "/etc/systemd/network/05-openiscsi-root-eth1.network"
-    assert plan["writes"] == {own: P.OWN_TEXT % "eth1"} and plan["effective"] is None
+    assert plan["writes"] == {own: P.OWN_TEXT % "eth1"} and plan["effective"] == own
     put(tmp_path, own.lstrip("/"), P.OWN_TEXT % "eth1")
     put(tmp_path, "run/systemd/network/20-generated.network", "[Match]\nName=eth1\n[Network]\nDHCP=yes\n")
     again = P.networkd_plan(str(tmp_path), NIC, reader)
@@ -214,6 +214,19 @@ def test_networkd_undecidable_match_gets_dropin_until_sure_match(tmp_path):
     assert sorted(plan["writes"]) == ["/etc/systemd/network/10-path.network.d/" + P.DROPIN_NAME,
                                       "/etc/systemd/network/20-name.network.d/" + P.DROPIN_NAME]
     assert [f["match"] for f in plan["files"]] == ["maybe", "yes"]
+
+
+def test_networkd_shipped_wifi_files_do_not_match_an_ethernet_nic_in_an_image(tmp_path):
+    """systemd ships /usr/lib/systemd/network/80-wifi-adhoc.network (Type=wlan): found in the lab's image."""
+    put(tmp_path, "usr/lib/systemd/network/80-wifi-adhoc.network",
+        "[Match]\nType=wlan\nWLANInterfaceType=ad-hoc\n[Network]\nLinkLocalAddressing=yes\n")
+    put(tmp_path, "usr/lib/systemd/network/90-undecidable.network", "[Match]\nPath=pci-*\n")
+    image_nic = {"name": "eth1", "mac": None, "driver": None, "type": P.guess_type("eth1")}
+    plan = P.networkd_plan(str(tmp_path), image_nic, reader)
+    own = "/etc/systemd/network/05-openiscsi-root-eth1.network"
+    assert plan["writes"] == {own: P.OWN_TEXT % "eth1"} and plan["effective"] == own
+    wlan = {"name": "wlan0", "mac": None, "driver": None, "type": P.guess_type("wlan0")}
+    assert P.match_result({"Type": ["wlan"], "WLANInterfaceType": ["ad-hoc"]}, wlan) is None
 
 
 @pytest.mark.parametrize("match,result", [

@@ -35,7 +35,7 @@ def sh_value(text, key, tmp_path):
     conf.write_text(text, encoding="utf-8", errors="surrogateescape")
     script = '. "$1"; printf "%%s" "${%s}"' % key
     res = subprocess.run(["/bin/sh", "-c", script, "sh", str(conf)], cwd=str(work), capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin", "HOME": str(work)})
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(work)}, check=False)
     assert res.returncode == 0, res.stderr
     return res.stdout, sorted(os.listdir(str(work)))
 
@@ -123,8 +123,8 @@ def test_quote_plain_stays_unquoted():
 
 
 @pytest.mark.fuzz
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                                  HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet=st.characters(blacklist_characters="\0\n\r", blacklist_categories=("Cs",)), max_size=30))
 def test_fuzz_rendered_value_is_what_sh_sees(tmp_path, value):
     text = ShFile.render_assignment("K", value) + "\n"

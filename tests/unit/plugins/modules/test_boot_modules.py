@@ -295,7 +295,7 @@ def test_initramfs_initiator_name_change_makes_image_stale(capsys, host):
 
 
 def test_initramfs_chap_secret_mode_0600_masked_everywhere(capsys, host):
-    root, _ = host
+    root, dummy = host
     res = run(capsys, initramfs, **args_explicit(root, username="labchap", password=SECRET,
                                                  username_in="labtarget", password_in="labtarget-out-s1"))
     path = os.path.join(str(root), "etc/iscsi/iscsi.initramfs")
@@ -311,14 +311,14 @@ def test_initramfs_chap_secret_mode_0600_masked_everywhere(capsys, host):
 
 
 def test_initramfs_auto_replaces_explicit(capsys, host):
-    root, _ = host
+    root, dummy = host
     run(capsys, initramfs, **args_explicit(root))
     res = run(capsys, initramfs, root=str(root), auto=True)
     assert res["changed"] and res["settings"] == {"ISCSI_AUTO": "true"}
 
 
 def test_initramfs_opt_out_allowed_when_nothing_configured_and_undone(capsys, host):
-    root, _ = host
+    root, dummy = host
     res = run(capsys, initramfs, root=str(root), include_in_initramfs=False)
     assert res["changed"] and not res["include_in_initramfs"]
     assert "NO_ISCSI_IN_INITRAMFS=yes" in read(root, "etc/initramfs-tools/conf.d/open-iscsi")
@@ -329,7 +329,7 @@ def test_initramfs_opt_out_allowed_when_nothing_configured_and_undone(capsys, ho
 
 
 def test_initramfs_opt_out_refused_when_configured_unless_force(capsys, host):
-    root, _ = host
+    root, dummy = host
     run(capsys, initramfs, **args_explicit(root))
     before = snapshot(root)
     res = run(capsys, initramfs, root=str(root), include_in_initramfs=False)
@@ -355,7 +355,7 @@ def test_initramfs_opt_out_refused_when_root_on_iscsi(capsys, tmp_path, monkeypa
 
 
 def test_initramfs_network_keep_networkd_and_ifupdown(capsys, host):
-    root, _ = host
+    root, dummy = host
     put(root, "run/systemd/network/20-lab-nic.network", "[Match]\nName=eth1\n[Network]\nAddress=10.213.0.11/24\n")
     put(root, "etc/network/interfaces", "auto eth1\niface eth1 inet dhcp\n")
     args = args_explicit(root, network_keep=True, network_interfaces=["eth1"])
@@ -371,7 +371,7 @@ def test_initramfs_network_keep_networkd_and_ifupdown(capsys, host):
 
 
 def test_initramfs_network_keep_needs_nic_when_not_booted_from_iscsi(capsys, host):
-    root, _ = host
+    root, dummy = host
     before = snapshot(root)
     res = run(capsys, initramfs, root=str(root), network_keep=True)
     assert res["failed"] and res["msg"].startswith("network_interfaces:")
@@ -392,7 +392,7 @@ def test_initramfs_network_keep_needs_nic_when_not_booted_from_iscsi(capsys, hos
     (dict(rebuild=True, auto=True), "rebuild"),
 ])
 def test_initramfs_bad_input_changes_nothing(capsys, host, args, field):
-    root, _ = host
+    root, dummy = host
     before = snapshot(root)
     res = run(capsys, initramfs, root=str(root), **args)
     assert res["failed"] and res["msg"].startswith(field + ":"), res["msg"]
@@ -402,7 +402,7 @@ def test_initramfs_bad_input_changes_nothing(capsys, host, args, field):
 
 
 def test_initramfs_without_unmkinitramfs_falls_back_to_changed_inputs(capsys, host, monkeypatch):
-    root, _ = host
+    root, dummy = host
     monkeypatch.setenv("PATH", "/nonexistent")
     res = run(capsys, initramfs, **args_explicit(root))
     assert res["initramfs_rebuild_needed"] and "no initramfs image could be inspected" in res["rebuild_reasons"][0]

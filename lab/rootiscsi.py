@@ -1,0 +1,292 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Lab extensions for boot tests: reboots of a lab VM and diskless root-on-iSCSI boots.
+
+Used by tests/lab/test_boot_*.py (and by hand, ``python3 lab/rootiscsi.py ...``).  Standard library only; it reuses
+lab/labctl's own helpers (state dir, QMP, QEMU command line, pid records) and changes nothing in labctl's behaviour.
+
+* :func:`reboot` -- ``systemctl reboot`` in a guest (QEMU resets and boots the same kernel, initrd and disk), wait
+  for the new boot (new ``boot_id``) to answer SSH; returns seconds and the console lines of that reboot.
+* :func:`add_root_lun` / :func:`remove_root_lun` -- a copy-on-write copy of the lab's guest root file system
+  (a qcow2 overlay on the cached image, in the lab state directory) hot-plugged into the TARGET VM over QMP and
+  exported by its tgtd as LUN 1 of ``iqn.2025-01.lab.openiscsi:tgt-root``: a bootable Debian root on an iSCSI LUN.
+* :func:`boot_diskless` -- stop an initiator VM (its disk overlay is kept), start it again with NO disk, the given
+  kernel and initrd and ``root=... ip=...``: the initramfs logs in to the LUN and boots from it.  Same SSH port, same
+  lab NIC (MAC, address, link to the target), same pid record, so ``labctl down`` still stops it.
+* :func:`restore_vm` -- stop the diskless VM and start the initiator from its own disk again, as labctl made it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.machinery
+import importlib.util
+import os
+import shlex
+import signal
+import subprocess
+import time
+
+LAB_DIR = os.path.dirname(os.path.realpath(__file__))
+ROOT_IQN = "iqn.2025-01.lab.openiscsi:tgt-root"
+ROOT_TID = 20
+ROOT_SERIAL = "labrootlun"
+ROOT_NODE = "labrootlun"
+
+
+def _load_labctl():
+    loader = importlib.machinery.SourceFileLoader("openiscsi_labctl_for_rootiscsi", os.path.join(LAB_DIR, "labctl"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+labctl = _load_labctl()
+
+
+class BootError(Exception):
+    pass
+
+
+def _ssh(ctl, host, cmd, timeout=120, check=True, port=None, input=None):
+    return ctl.ssh(host, cmd, timeout=timeout, check=check, port=port, input=input)
+
+
+def boot_id(ctl, host, timeout=20):
+    """The guest's boot id, or None when it does not answer."""
+    try:
+        res = _ssh(ctl, host, "cat /proc/sys/kernel/random/boot_id", timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    return res.stdout.strip() if res.returncode == 0 and res.stdout.strip() else None
+
+
+def _console_size(ctl, host):
+    try:
+        return os.path.getsize(os.path.join(ctl.dir, host + ".console"))
+    except OSError:
+        return 0
+
+
+def console_since(ctl, host, offset):
+    try:
+        with open(os.path.join(ctl.dir, host + ".console"), "rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _drop_control_master(ctl, host):
+    """Close our ssh control master for *host* (a rebooted guest leaves it dangling)."""
+    port = ctl.host_port(host)
+    subprocess.run(ctl.ssh_cmd(port)[:-1] + ["-O", "exit", "root@127.0.0.1"], capture_output=True, timeout=20,
+                   check=False)
+
+
+def wait_boot(ctl, host, old_id, timeout):
+    """Wait until *host* answers SSH with a boot id other than *old_id*; seconds waited."""
+    t0 = time.monotonic()
+    deadline = t0 + timeout
+    while time.monotonic() < deadline:
+        new = boot_id(ctl, host)
+        if new and new != old_id:
+            return time.monotonic() - t0
+        if new is None:
+            _drop_control_master(ctl, host)
+        time.sleep(2)
+    raise BootError("%s: no SSH from a new boot within %d s" % (host, timeout))
+
+
+def reboot(ctl, host, timeout=400):
+    """Reboot *host* from inside; returns ``{'seconds', 'console'}`` (console text written during the reboot)."""
+    old = boot_id(ctl, host)
+    if not old:
+        raise BootError("%s does not answer before the reboot" % host)
+    offset = _console_size(ctl, host)
+    t0 = time.monotonic()
+    _ssh(ctl, host, "systemctl reboot", check=False, timeout=30)
+    _drop_control_master(ctl, host)
+    wait_boot(ctl, host, old, timeout)
+    return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, host, offset)}
+
+
+def qmp(ctl, host, execute, arguments=None):
+    return labctl.qmp(os.path.join(ctl.dir, host + ".qmp"), execute, arguments)
+
+
+# ------------------------------------------------------------------------------------------- the root LUN
+def root_lun_overlay(ctl):
+    return os.path.join(ctl.dir, "rootlun.qcow2")
+
+
+def add_root_lun(ctl):
+    """Export a copy of the guest image's root file system as LUN 1 of ROOT_IQN; returns the target's by-id path."""
+    data = ctl.data()
+    image = data["image"]
+    overlay = root_lun_overlay(ctl)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(overlay)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
+                    os.path.join(image, "rootfs.img"), overlay], check=True)
+    blockdev = {"driver": "qcow2", "node-name": ROOT_NODE, "file": {"driver": "file", "filename": overlay}}
+    qmp(ctl, "target", "blockdev-add", blockdev)
+    device = {"driver": "virtio-blk-pci", "drive": ROOT_NODE, "id": ROOT_NODE + "-dev", "serial": ROOT_SERIAL}
+    qmp(ctl, "target", "device_add", device)
+    dev = "/dev/disk/by-id/virtio-" + ROOT_SERIAL
+    cmd = ("for i in $(seq 60); do [ -e {dev} ] && break; sleep 0.5; done; [ -e {dev} ] || exit 3; "
+           "T='tgtadm --lld iscsi'; "
+           "$T --mode target --op new --tid {tid} --targetname {iqn} && "
+           "$T --mode logicalunit --op new --tid {tid} --lun 1 --backing-store $(readlink -f {dev}) && "
+           "$T --mode target --op bind --tid {tid} --initiator-address ALL").format(
+        dev=dev, tid=ROOT_TID, iqn=shlex.quote(ROOT_IQN))
+    _ssh(ctl, "target", cmd, timeout=120)
+    return dev
+
+
+def set_root_chap(ctl, incoming=None, outgoing=None):
+    """Bind (or, with None, unbind) lab accounts to ROOT_IQN: ``incoming``/``outgoing`` are account dicts."""
+    data = ctl.data()
+    cmds = ["T='tgtadm --lld iscsi'"]
+    for acc, flag in ((incoming, ""), (outgoing, " --outgoing")):
+        if acc:
+            user = shlex.quote(acc["username"])
+            cmds.append("$T --mode account --op bind --tid %d --user %s%s" % (ROOT_TID, user, flag))
+    if not incoming and not outgoing:
+        for t in data["targets"].values():
+            for acc, flag in ((t["auth"]["incoming"], ""), (t["auth"]["outgoing"], " --outgoing")):
+                if acc:
+                    cmds.append("$T --mode account --op unbind --tid %d --user %s%s 2>/dev/null || true"
+                                % (ROOT_TID, shlex.quote(acc["username"]), flag))
+    _ssh(ctl, "target", "; ".join(cmds), timeout=60)
+
+
+def remove_root_lun(ctl):
+    """Delete the root target (forcing its sessions off), unplug the disk, delete the overlay.  Never raises."""
+    with contextlib.suppress(Exception):
+        _ssh(ctl, "target", "tgtadm --lld iscsi --mode target --op delete --force --tid %d" % ROOT_TID,
+             check=False, timeout=60)
+    with contextlib.suppress(Exception):
+        qmp(ctl, "target", "device_del", {"id": ROOT_NODE + "-dev"})
+        time.sleep(3)
+    with contextlib.suppress(Exception):
+        qmp(ctl, "target", "blockdev-del", {"node-name": ROOT_NODE})
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(root_lun_overlay(ctl))
+
+
+# ------------------------------------------------------------------------------------------- VMs
+def _host(ctl, name):
+    data = ctl.data()
+    h = dict(data["hosts"][name])
+    # labctl.qemu_cmd wants the plan's keys: rebuild the ones lab.json does not keep.
+    h.setdefault("mgmt_mac", labctl.mac(h["vm"] if "vm" in h else int(name[4:]), 0))
+    h.setdefault("lab_macs", [labctl.mac(int(name[4:]), 1)])
+    return h, data
+
+
+def _stop(ctl, name, timeout=120):
+    """Power the VM off from inside (clean shutdown), then make sure its QEMU is gone."""
+    rec = ctl.pids().get(name)
+    with contextlib.suppress(Exception):
+        _ssh(ctl, name, "systemctl poweroff", check=False, timeout=30)
+    _drop_control_master(ctl, name)
+    deadline = time.monotonic() + timeout
+    while rec and labctl.proc_is(rec["pid"], rec.get("start")) and time.monotonic() < deadline:
+        time.sleep(1)
+    if rec and labctl.proc_is(rec["pid"], rec.get("start")):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(rec["pid"], signal.SIGKILL)
+        time.sleep(1)
+
+
+def _launch(ctl, name, cmd):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(ctl.dir, name + ".qmp"))
+    logf = open(os.path.join(ctl.dir, "%s.qemu.log" % name), "a")
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                         start_new_session=True, close_fds=True)
+    ctl.record_pid(name, p.pid)
+    data = ctl.data()
+    data["hosts"][name]["pid"] = p.pid
+    labctl.write_json(ctl.json_file, data)
+    return p.pid
+
+
+def diskless_cmd(ctl, name, kernel, initrd, extra_append):
+    """labctl's QEMU command for *name* without its disk, with another kernel/initrd and root= / ip= options."""
+    h, data = _host(ctl, name)
+    cmd = labctl.qemu_cmd(name, h, data["image"], ctl, data["hosts"])
+    out = []
+    skip = False
+    for i, arg in enumerate(cmd):
+        if skip:
+            skip = False
+            continue
+        if arg == "-drive":
+            skip = True
+            continue
+        if arg == "-kernel":
+            out += [arg, kernel]
+            skip = True
+            continue
+        if arg == "-initrd":
+            out += [arg, initrd]
+            skip = True
+            continue
+        if arg == "-append":
+            words = [w for w in cmd[i + 1].split() if not w.startswith(("root=", "systemd.machine_id="))]
+            # The machine id lives in the LUN's root file system now; keep one per VM name for stable journals.
+            out += [arg, " ".join(words + extra_append)]
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+def boot_diskless(ctl, name, kernel, initrd, extra_append, timeout=400):
+    """Restart *name* diskless (see module docstring); returns ``{'seconds', 'console'}``."""
+    _stop(ctl, name)
+    offset = _console_size(ctl, name)
+    t0 = time.monotonic()
+    _launch(ctl, name, diskless_cmd(ctl, name, kernel, initrd, extra_append))
+    wait_boot(ctl, name, None, timeout)
+    return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, name, offset)}
+
+
+def restore_vm(ctl, name, timeout=400):
+    """Start *name* again from its own disk overlay, exactly as labctl starts it (the overlay is NOT recreated)."""
+    _stop(ctl, name)
+    h, data = _host(ctl, name)
+    cmd = labctl.qemu_cmd(name, h, data["image"], ctl, data["hosts"])
+    _launch(ctl, name, cmd)
+    wait_boot(ctl, name, None, timeout)
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description="boot-test helpers for the openiscsi.initiator lab")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("reboot")
+    r.add_argument("host")
+    sub.add_parser("add-root-lun")
+    sub.add_parser("remove-root-lun")
+    rs = sub.add_parser("restore")
+    rs.add_argument("host")
+    args = ap.parse_args(argv)
+    ctl = labctl.Lab()
+    if args.cmd == "reboot":
+        print(reboot(ctl, args.host)["seconds"])
+    elif args.cmd == "add-root-lun":
+        print(add_root_lun(ctl))
+    elif args.cmd == "remove-root-lun":
+        remove_root_lun(ctl)
+    elif args.cmd == "restore":
+        restore_vm(ctl, args.host)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
