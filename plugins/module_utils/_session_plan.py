@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import parse_mountinfo  # noqa: F401
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal, normalize_address
 
@@ -198,8 +197,8 @@ def readiness(session, want_devices=True, want_links=True):
         soft.append("session %s: no LUN seen yet" % session.get("sid"))
     for dev in devices:
         if dev.get("type") in BLOCK_TYPES and not dev.get("block"):
-            hard.append("session %s: LUN %s (%s) has no block device yet" % (session.get("sid"), dev.get("lun"),
-                                                                              dev.get("hctl")))
+            hard.append("session %s: LUN %s (%s) has no block device yet"
+                        % (session.get("sid"), dev.get("lun"), dev.get("hctl")))
         elif want_links and dev.get("block") and not dev.get("by_path"):
             soft.append("session %s: /dev/%s has no /dev/disk/by-path link yet" % (session.get("sid"), dev["block"]))
     return hard, soft
@@ -264,7 +263,7 @@ def _walk(node, chain, out, depth=0):
 
 def device_users(trees, mounts, swaps):
     """Who uses the block devices of *trees* (from :func:`_sysfs.read_block_tree`); *mounts* come from
-    :func:`_hostinfo.parse_mountinfo` (re-exported here), *swaps* from :func:`parse_swaps`.
+    :func:`_hostinfo.parse_mountinfo`, *swaps* from :func:`parse_swaps`.
 
     Returns ``[{'device': '/dev/sdb1', 'via': 'sdb -> sdb1', 'use': 'mounted on /mnt/x'}]``.  A mount matches by
     device number (maj:min) or by source path (/dev/NAME or /dev/mapper/DMNAME); swap by path.

@@ -17,12 +17,12 @@ description:
     C(iscsiadm -m discovery -t st), which rewrites existing records and resets their settings.
   - With O(create_nodes=false) the module only reports what the portals offer.
   - Discovery CHAP (O(auth)) is kept in the portal's discovery record (C(send_targets/ADDR,PORT/st_config) in the
-    node DB, mode C(0600)). The secrets are written into that file directly and checked with iscsiadm's own reader:
-    they never appear on a command line.
+    node DB, mode C(0600)). The secrets are written into that file directly, then checked with iscsiadm's own
+    reader; they never appear on a command line.
   - Returns RV(targets), a list that can be given as is to the O(openiscsi.initiator.node#module:nodes) option of
     M(openiscsi.initiator.node).
 author:
-  - openiscsi.initiator contributors
+  - openiscsi.initiator contributors (@openiscsi)
 options:
   portals:
     description:
@@ -234,7 +234,7 @@ def validate(params, known_ifaces):
     return portals, auth, ifaces
 
 
-class Portal:
+class PortalPlan:
     """What the module knows and plans about one discovery portal."""
 
     def __init__(self, portal, db):
@@ -314,7 +314,7 @@ def run_module():
 
     before_nodes = _nodedb.read_nodes(ROOT, db=db)
     defaults = None
-    items = [Portal(p, db) for p in portals]
+    items = [PortalPlan(p, db) for p in portals]
     warnings = []
     for item in items:
         if item.record_created and defaults is None:

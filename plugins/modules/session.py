@@ -23,7 +23,7 @@ description:
     or a device-mapper/LVM/md holder that is - unless O(force=true).
   - Every iscsiadm exit code becomes a clear message; exit code 15 (session exists) counts as success for a login.
 author:
-  - openiscsi.initiator contributors
+  - openiscsi.initiator contributors (@openiscsi)
 options:
   target:
     description:
@@ -173,6 +173,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils import _sessio
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text
+from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import parse_mountinfo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import Iscsiadm, IscsiadmError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
@@ -392,7 +393,7 @@ def logout(module, adm, target, portal, addresses):
             result["diff"] = {"before": {"sessions": []}, "after": {"sessions": []}}
         return result
 
-    mounts = plan.parse_mountinfo(read_text(under("/proc/self/mountinfo")) or "")
+    mounts = parse_mountinfo(read_text(under("/proc/self/mountinfo")) or "")
     swaps = plan.parse_swaps(read_text(under("/proc/swaps")) or "")
     refusals = []
     for session in chosen:

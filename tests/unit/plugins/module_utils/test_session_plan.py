@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _session_plan as sp
+from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import parse_mountinfo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_block_tree, read_sessions
 
 DISK1 = "iqn.2025-01.lab.example:disk1"
@@ -148,7 +149,7 @@ MOUNTINFO = (
 
 
 def test_parse_mountinfo():
-    mounts = sp.parse_mountinfo(MOUNTINFO)
+    mounts = parse_mountinfo(MOUNTINFO)
     assert len(mounts) == 4
     assert mounts[1] == {"majmin": "8:17", "mountpoint": "/mnt/data dir", "fstype": "ext4", "source": "/dev/sdb1"}
 
@@ -163,7 +164,7 @@ def tree(name, dev_, partitions=(), holders=(), dm_name=None):
 
 
 def test_device_users_partitions_holders_and_swap():
-    mounts = sp.parse_mountinfo(MOUNTINFO)
+    mounts = parse_mountinfo(MOUNTINFO)
     swaps = ["/dev/sdd2"]
     sdb = tree("sdb", "8:16", partitions=[tree("sdb1", "8:17")])
     sde = tree("sde", "8:64", holders=[tree("dm-0", "253:0", dm_name="vg-lv")])
@@ -263,7 +264,7 @@ def test_read_block_tree_walks_partitions_and_holders(tmp_path):
     assert [p["name"] for p in got["partitions"]] == ["sdb1", "sdb2"]
     assert got["holders"][0]["name"] == "dm-0" and got["holders"][0]["dm_name"] == "mpatha"
     assert got["holders"][0]["holders"][0]["dev"] == "253:1"
-    mounts = sp.parse_mountinfo("50 22 253:1 / /data rw - ext4 /dev/mapper/vg-top rw\n")
+    mounts = parse_mountinfo("50 22 253:1 / /data rw - ext4 /dev/mapper/vg-top rw\n")
     users = sp.device_users([got], mounts, [])
     assert users == [{"device": "/dev/mapper/vg-top", "via": "sdb -> dm-0 -> dm-1", "use": "mounted on /data (ext4)"}]
     assert read_block_tree(root, "sdz") is None
