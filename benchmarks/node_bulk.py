@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: openiscsi.initiator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -20,7 +19,7 @@ on first use: ``python3 -m venv`` + ``pip install 'ansible>=12,<13'``).
 Timing: task durations come from the ``ansible.posix.json`` callback; play figures are wall-clock times of whole
 ``ansible-playbook`` runs.  P2 takes the median of several runs.
 
-Usage: ``sudo python3 benchmarks/node_bulk.py [--records 256] [--repeat 5] [--json FILE]``
+Usage (as root): ``python3 benchmarks/node_bulk.py [--records 256] [--repeat 5] [--json FILE]``
 """
 
 from __future__ import annotations
@@ -157,11 +156,11 @@ class Bench:
         """Run a play; return (wall seconds, task seconds, task result)."""
         cmd = [self.playbook, "-i", self.inventory, "-e", "@" + self.vars_file, self.plays[name]]
         start = time.monotonic()
-        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True)
+        proc = subprocess.run(cmd, env=self.env(), capture_output=True, text=True, check=False)
         wall = time.monotonic() - start
         if proc.returncode != 0:
-            raise SystemExit("%s play failed (rc %d):\n%s\n%s" % (name, proc.returncode, proc.stdout[-4000:],
-                                                                 proc.stderr[-4000:]))
+            raise SystemExit("%s play failed (rc %d):\n%s\n%s"
+                             % (name, proc.returncode, proc.stdout[-4000:], proc.stderr[-4000:]))
         data = json.loads(proc.stdout)
         task = data["plays"][0]["tasks"][-1]
         dur = task["task"]["duration"]
@@ -206,7 +205,7 @@ def count_records(pattern):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=5, help="runs of each P2 play (median taken)")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -232,12 +231,12 @@ def main():
     print("== P2: the same task with nothing to change, against a ping play (median of %d)" % args.repeat,
           flush=True)
     walls, tasks = [], []
-    for _ in range(args.repeat):
+    for _run in range(args.repeat):
         wall2, task2, result2 = bench.play("node")
         assert result2.get("changed") is False and result2["commands"] == 0, result2.get("summary")
         walls.append(wall2)
         tasks.append(task2)
-    pings = [bench.play("ping")[0] for _ in range(args.repeat)]
+    pings = [bench.play("ping")[0] for _run in range(args.repeat)]
     figures.update(node_noop_play=statistics.median(walls), node_noop_task=statistics.median(tasks),
                    ping_play=statistics.median(pings), node_noop_plays=walls, ping_plays=pings)
     print("   node, nothing to change:                  task %7.2f s   play %7.2f s" % (

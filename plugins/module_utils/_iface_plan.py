@@ -79,7 +79,7 @@ _CHECKS = {
     "net_ifacename": _check_netdev,
     "hwaddress": _check_mac,
     "ipaddress": _check_ip,
-    "initiatorname": lambda v, f: normalize_name(v, f),
+    "initiatorname": normalize_name,
 }
 
 

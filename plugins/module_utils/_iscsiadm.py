@@ -50,8 +50,9 @@ EXIT_CODES = {
     16: ("INVALID_MGMT_REQ", "unknown request to iscsid", "iscsiadm and iscsid versions differ: restart iscsid"),
     17: ("ISNS_UNAVAILABLE", "iSNS service not supported", None),
     18: ("ISCSID_COMM_ERR", "could not communicate with iscsid", "restart iscsid (systemctl restart iscsid)"),
-    19: ("FATAL_LOGIN", "non-retryable iSCSI login failure", "the target refused the login for good: check the "
-                                                            "target name and the target's ACL for this initiator"),
+    19: ("FATAL_LOGIN", "non-retryable iSCSI login failure",
+         "the target refused the login for good: check the target name, the target's ACL for this initiator and the "
+         "CHAP settings (some targets accept only node.session.auth.chap_algs = MD5)"),
     20: ("ISCSID_NOTCONN", "could not connect to iscsid", "start iscsid (systemctl start iscsid.socket iscsid)"),
     21: ("NO_OBJS_FOUND", "no records or sessions found", "no node record matches target/portal/iface: create it with "
                                                           "openiscsi.initiator.node or discover it first"),
@@ -65,8 +66,8 @@ EXIT_CODES = {
     29: ("AGAIN", "operation failed but a retry may succeed", None),
     30: ("UNKNOWN_DISCOVERY_TYPE", "unknown discovery type", None),
     31: ("CHILD_TERMINATED", "child process terminated", None),
-    32: ("SESSION_NOT_CONNECTED", "target likely not connected", "the session exists but its connection is down; check "
-                                                                "the network path to the portal"),
+    32: ("SESSION_NOT_CONNECTED", "target likely not connected",
+         "the session exists but its connection is down; check the network path to the portal"),
     33: ("REQ_TIMEDOUT", "iscsid request timed out", "iscsid did not answer in time; check that it is running"),
 }
 

@@ -122,8 +122,8 @@ NODE_KEYS = {
     "node.conn[0].timeo.auth_timeout": _SECONDS,
     "node.conn[0].timeo.noop_out_interval": _SECONDS,
     "node.conn[0].timeo.noop_out_timeout": _SECONDS,
-    "node.conn[0].iscsi.MaxXmitDataSegmentLength": _int(0, SEG[1], "0 = use the target's MaxRecvDataSegmentLength, "
-                                                                  "else 512..16777215"),
+    "node.conn[0].iscsi.MaxXmitDataSegmentLength": _int(
+        0, SEG[1], "0 = use the target's MaxRecvDataSegmentLength, else 512..16777215"),
     "node.conn[0].iscsi.MaxRecvDataSegmentLength": _int(*SEG),
     "node.conn[0].iscsi.HeaderDigest": _enum(DIGEST_CHOICES),
     "node.conn[0].iscsi.DataDigest": _enum(DIGEST_CHOICES),
@@ -423,7 +423,7 @@ def validate_iface_settings(settings, field="settings"):
 
 def _version_tuple(text):
     out = []
-    for part in str(text).split("-")[0].split("."):
+    for part in str(text).split("-", 1)[0].split("."):
         if not part.isdigit():
             break
         out.append(int(part))

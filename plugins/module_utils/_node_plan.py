@@ -190,7 +190,10 @@ def _entry(raw, field, defaults):
     for key in raw:
         if key not in ENTRY_KEYS:
             raise InputError("%s.%s" % (field, key), "unknown option; an entry takes %s" % ", ".join(ENTRY_KEYS))
-    sub = lambda name: "%s.%s" % (field, name) if field else name  # noqa: E731
+
+    def sub(name):
+        return "%s.%s" % (field, name) if field else name
+
     merged = dict(defaults)
     for key, value in raw.items():
         if value is not None:
@@ -391,8 +394,8 @@ def plan(desired, records, sessions=(), force=False, version=None):
     for rec in records:
         literal_target.setdefault((rec.get("target") or "").lower(), rec.get("target"))
         if rec.get("layout") == "flat":
-            flat_files[((rec.get("target") or "").lower(), (normalize_address(rec.get("address")),
-                                                             int(rec.get("port") or 0)))] = rec
+            portal_key = (normalize_address(rec.get("address")), int(rec.get("port") or 0))
+            flat_files[((rec.get("target") or "").lower(), portal_key)] = rec
     live = {}
     for session in sessions or ():
         live.setdefault(session_key(session), []).append(session)

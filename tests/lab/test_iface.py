@@ -72,8 +72,8 @@ def test_session_through_iface_and_its_initiator_name(clean):
     # the iface gets its own initiator name: it must reach the bound record's copy too
     res = lab.module(HOST, "iface", {"name": IFACE, "net_ifacename": nic, "initiatorname": IFACE_IQN})
     assert res["changed"] and res["records_updated"] == [{"target": t["iqn"], "portal": p, "tpgt": 1}], res
-    assert "iface.initiatorname = %s" % IFACE_IQN in sh(lab, "iscsiadm -m node -T %s -p %s -I %s"
-                                                            % (t["iqn"], p, IFACE)).stdout
+    shown = sh(lab, "iscsiadm -m node -T %s -p %s -I %s" % (t["iqn"], p, IFACE)).stdout
+    assert "iface.initiatorname = %s" % IFACE_IQN in shown
     sh(lab, "iscsiadm -m node -T %s -p %s -I %s --login" % (t["iqn"], p, IFACE))
     assert sessions(lab) == [[t["iqn"], "LOGGED_IN", IFACE, IFACE_IQN]]
 

@@ -113,9 +113,9 @@ def test_records_with_chap_and_mutual_chap_log_in(lab_and_log):
     m_in, m_out = mutual["auth"]["incoming"], mutual["auth"]["outgoing"]
     args = {"nodes": [
         {"target": chap["iqn"], "portal": p, "auth": {"username": inc["username"], "password": inc["password"]}},
-        {"target": mutual["iqn"], "portal": p, "auth": {"username": m_in["username"], "password": m_in["password"],
-                                                      "username_in": m_out["username"],
-                                                      "password_in": m_out["password"]}},
+        {"target": mutual["iqn"], "portal": p, "auth": {
+            "username": m_in["username"], "password": m_in["password"],
+            "username_in": m_out["username"], "password_in": m_out["password"]}},
     ], "startup": "automatic"}
     predicted, real, _again = run_twice_with_check(lab, args)
     assert real["summary"]["create"] == 2 and real["db_root"] == db_root(lab)

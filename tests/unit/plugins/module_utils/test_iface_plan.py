@@ -92,8 +92,8 @@ def test_create_and_update_propagate_to_bound_records():
 
 def test_no_change():
     name, state, values = parse_iface_request(params(net_ifacename="eth1", settings={"iface.mtu": 0}))
-    plan = plan_iface(name, state, values, current(iface__net_ifacename="eth1"), [node(iface__net_ifacename="eth1",
-                                                                                        iface__mtu="0")], [])
+    bound = [node(iface__net_ifacename="eth1", iface__mtu="0")]
+    plan = plan_iface(name, state, values, current(iface__net_ifacename="eth1"), bound, [])
     assert not plan.changed and plan.view() == {"name": "san-a", "action": "none"}
 
 

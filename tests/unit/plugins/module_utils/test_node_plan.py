@@ -129,8 +129,8 @@ BAD = [
      ["openiscsi.initiator.iface"]),
     (params(target=T1, portal="192.0.2.10", state="absent", startup="manual"), "startup", ["state=absent"]),
     (params(nodes=[]), "nodes", ["empty"]),
-    (params(nodes=[{"target": T1, "portal": "192.0.2.10"}, {"target": T1.upper().replace("IQN", "iqn"),
-                                                           "portal": "192.0.2.10:3260"}]),
+    (params(nodes=[{"target": T1, "portal": "192.0.2.10"},
+                   {"target": T1.upper().replace("IQN", "iqn"), "portal": "192.0.2.10:3260"}]),
      "nodes[1]", ["same record as nodes[0]"]),
     (params(nodes=[{"target": T1, "portal": "192.0.2.10", "state": "absent", "startup": "manual"}]),
      "nodes[0].startup", ["state=absent"]),
@@ -264,8 +264,8 @@ def test_version_gate():
 
 
 def test_session_key():
-    assert np.session_key(session(target="IQN.X", address="2001:DB8::1")) == ("iqn.x", ("2001:db8::1", 3260),
-                                                                                "default")
+    expected = ("iqn.x", ("2001:db8::1", 3260), "default")
+    assert np.session_key(session(target="IQN.X", address="2001:DB8::1")) == expected
 
 
 def test_summarize_and_diff():

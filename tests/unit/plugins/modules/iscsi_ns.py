@@ -58,7 +58,7 @@ class Namespace:
 
     def sh(self, *argv):
         return subprocess.run(["unshare", "-m", "sh", "-c", SETUP, "sh"] + list(argv), env=self.env(),
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, check=False)
 
     def iscsiadm(self, *args):
         """The real iscsiadm (not recorded) in the namespace."""
@@ -104,5 +104,3 @@ class Namespace:
                         with open(path) as handle:
                             out[rel] = ("file", stat.S_IMODE(st.st_mode), handle.read())
         return out
-
-

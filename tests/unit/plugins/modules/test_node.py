@@ -153,8 +153,8 @@ def test_delete_with_live_session_refused(capsys, root, no_commands):
 
 
 BAD = [
-    (dict(target=T1, portal="192.0.2.10", nodes=[{"target": T3, "portal": "192.0.2.30"}]), ["target",
-                                                                                           "cannot be combined"]),
+    (dict(target=T1, portal="192.0.2.10", nodes=[{"target": T3, "portal": "192.0.2.30"}]),
+     ["target", "cannot be combined"]),
     (dict(target=T1), ["portal", "is required"]),
     (dict(target="iqn.2001-04.com.example:a b", portal="192.0.2.10"), ["target", "whitespace"]),
     (dict(target="example:disk", portal="192.0.2.10"), ["target", "iqn."]),

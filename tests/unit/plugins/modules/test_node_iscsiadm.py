@@ -19,7 +19,7 @@ import stat
 
 import pytest
 
-from iscsi_ns import DB, PYROOT, Namespace, needs_iscsiadm  # noqa: F401  (tests/unit/plugins/modules/iscsi_ns.py)
+from iscsi_ns import PYROOT, Namespace, needs_iscsiadm  # tests/unit/plugins/modules/iscsi_ns.py
 
 pytestmark = needs_iscsiadm
 T1 = "iqn.2001-04.com.example:disk1"
