@@ -191,11 +191,14 @@ def evaluate(sessions, records=None, expect_automatic=False, min_paths=None, tar
             problems.append({"kind": "session", "sid": entry["sid"], "target": entry["target"],
                              "portal": entry["portal"], "iface": entry["iface"],
                              "message": "%s: %s" % (describe_session(entry), ", ".join(entry["problems"]))})
+    by_target = {}
+    for entry in entries:
+        by_target.setdefault(entry["target"], []).append(entry)
     if expect_automatic:
         for record in records or []:
             if record.get("startup") != "automatic":
                 continue
-            if not any(_record_matches(record, e) for e in entries):
+            if not any(_record_matches(record, e) for e in by_target.get(record.get("target"), ())):
                 problems.append({"kind": "missing_session", "sid": None, "target": record.get("target"),
                                  "portal": record.get("portal"), "iface": record.get("iface"),
                                  "message": "node record %s %s (iface %s) has node.startup=automatic but no session"
@@ -204,16 +207,17 @@ def evaluate(sessions, records=None, expect_automatic=False, min_paths=None, tar
     # Paths per target.
     target_min_paths = dict(target_min_paths or {})
     wanted = list(targets or [])
-    considered = []
+    considered, seen = [], set()
     for name in [e["target"] for e in entries] + wanted + list(target_min_paths):
-        if name and name not in considered:
+        if name and name not in seen:
+            seen.add(name)
             considered.append(name)
     paths = {}
     for name in considered:
         required = target_min_paths.get(name, min_paths)
         if required is None and name in wanted:
             required = 1
-        mine = [e for e in entries if e["target"] == name]
+        mine = by_target.get(name, [])
         paths[name] = {"healthy": sum(1 for e in mine if e["healthy"]), "total": len(mine), "required": required}
         if required is not None and paths[name]["healthy"] < required:
             if not mine:
