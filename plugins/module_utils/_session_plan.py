@@ -252,28 +252,46 @@ def parse_swaps(text):
     return out
 
 
-def _walk(node, chain, out, depth=0):
-    """Yield (node, chain) for *node* and, recursively, its partitions and holders (bounded depth)."""
+def _walk(node, chain, out, leaving, kept, depth=0):
+    """Collect (node, chain) for *node* and, recursively, its partitions and holders (bounded depth).
+
+    A multipath map (dm uuid ``mpath-...``) that keeps a path outside *leaving* (the disks being logged out) stays
+    usable: it is not descended into, and is noted in *kept* instead.
+    """
     out.append((node, chain + [node["name"]]))
     if depth > 16:
         return
-    for child in (node.get("partitions") or []) + (node.get("holders") or []):
-        _walk(child, chain + [node["name"]], out, depth + 1)
+    for child in node.get("partitions") or []:
+        _walk(child, chain + [node["name"]], out, leaving, kept, depth + 1)
+    for child in node.get("holders") or []:
+        if leaving is not None and (child.get("dm_uuid") or "").startswith("mpath-"):
+            others = sorted(set(child.get("slaves") or []) - set(leaving))
+            if others:
+                kept.append({"device": "/dev/mapper/" + (child.get("dm_name") or child["name"]),
+                             "via": " -> ".join(chain + [node["name"], child["name"]]), "paths": others})
+                continue
+        _walk(child, chain + [node["name"]], out, leaving, kept, depth + 1)
 
 
-def device_users(trees, mounts, swaps):
+def device_users(trees, mounts, swaps, leaving=None, kept=None):
     """Who uses the block devices of *trees* (from :func:`_sysfs.read_block_tree`); *mounts* come from
     :func:`_hostinfo.parse_mountinfo`, *swaps* from :func:`parse_swaps`.
 
     Returns ``[{'device': '/dev/sdb1', 'via': 'sdb -> sdb1', 'use': 'mounted on /mnt/x'}]``.  A mount matches by
     device number (maj:min) or by source path (/dev/NAME or /dev/mapper/DMNAME); swap by path.
+
+    *leaving* (optional) names every disk about to go (all sessions being logged out): a multipath map on top that
+    keeps another path is then not "in use" through this session - losing one path is what multipath is for - and
+    is appended to the list *kept* (``{'device', 'via', 'paths'}``) so the caller can say so.
     """
+    if kept is None:
+        kept = []
     users = []
     for tree in trees:
         if not tree:
             continue
         nodes = []
-        _walk(tree, [], nodes)
+        _walk(tree, [], nodes, leaving, kept)
         for node, chain in nodes:
             paths = set(["/dev/" + node["name"]])
             if node.get("dm_name"):

@@ -381,9 +381,11 @@ BLOCK_CLASS = "sys/class/block"
 def read_block_tree(root, name, _depth=0):
     """The block device *name* (``sdb``) with its partitions and holders, recursively, for "is it in use" checks.
 
-    ``{'name', 'dev': 'maj:min', 'dm_name', 'partitions': [tree...], 'holders': [tree...]}``: partitions are the
-    ``<name>/<part>/partition`` subdirectories, holders the entries of ``holders/`` (device-mapper, LVM, md,
-    multipath stacked on top), each read the same way.  ``None`` when the device is gone.  Depth is bounded.
+    ``{'name', 'dev': 'maj:min', 'dm_name', 'dm_uuid', 'slaves', 'partitions': [tree...], 'holders': [tree...]}``:
+    partitions are the ``<name>/<part>/partition`` subdirectories, holders the entries of ``holders/``
+    (device-mapper, LVM, md, multipath stacked on top), each read the same way; ``slaves`` lists what a holder is
+    built on (e.g. every path of a multipath map, ``dm_uuid`` ``mpath-...``).  ``None`` when the device is gone.
+    Depth is bounded.
     """
     base = sys_join(root, BLOCK_CLASS, name)
     if not exists_dir(base):
@@ -392,6 +394,8 @@ def read_block_tree(root, name, _depth=0):
         "name": name,
         "dev": read_attr(os.path.join(base, "dev")),
         "dm_name": read_attr(os.path.join(base, "dm", "name")),
+        "dm_uuid": read_attr(os.path.join(base, "dm", "uuid")),
+        "slaves": list_dir(os.path.join(base, "slaves")),
         "partitions": [],
         "holders": [],
     }
@@ -403,7 +407,7 @@ def read_block_tree(root, name, _depth=0):
             if part is None:
                 # A partition that is not (yet) in the class directory: read it in place.
                 part = {"name": entry, "dev": read_attr(os.path.join(base, entry, "dev")), "dm_name": None,
-                        "partitions": [], "holders": []}
+                        "dm_uuid": None, "slaves": [], "partitions": [], "holders": []}
             tree["partitions"].append(part)
     for holder in list_dir(os.path.join(base, "holders")):
         sub = read_block_tree(root, holder, _depth + 1)

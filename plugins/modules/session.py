@@ -396,9 +396,14 @@ def logout(module, adm, target, portal, addresses):
     mounts = parse_mountinfo(read_text(under("/proc/self/mountinfo")) or "")
     swaps = plan.parse_swaps(read_text(under("/proc/swaps")) or "")
     refusals = []
+    leaving = [dev["block"] for s in chosen for dev in s.get("devices") or [] if dev.get("block")]
     for session in chosen:
         trees = [_sysfs.read_block_tree(ROOT, dev["block"]) for dev in session.get("devices") or [] if dev.get("block")]
-        users = plan.device_users(trees, mounts, swaps)
+        kept = []
+        users = plan.device_users(trees, mounts, swaps, leaving=leaving, kept=kept)
+        for item in kept:
+            module.warn("session %s: multipath map %s (%s) keeps running on its other path(s) %s"
+                        % (session["sid"], item["device"], item["via"], ", ".join(item["paths"])))
         if users:
             if params["force"]:
                 module.warn("force: logging out session %s although %s" % (

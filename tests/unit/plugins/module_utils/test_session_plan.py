@@ -160,7 +160,8 @@ def test_parse_swaps():
 
 
 def tree(name, dev_, partitions=(), holders=(), dm_name=None):
-    return {"name": name, "dev": dev_, "dm_name": dm_name, "partitions": list(partitions), "holders": list(holders)}
+    return {"name": name, "dev": dev_, "dm_name": dm_name, "dm_uuid": None, "slaves": [],
+            "partitions": list(partitions), "holders": list(holders)}
 
 
 def test_device_users_partitions_holders_and_swap():
@@ -190,13 +191,17 @@ def write(path, text):
         handle.write(text)
 
 
-def make_block(root, name, devno, parent_dir, partitions=(), holders=(), dm_name=None):
+def make_block(root, name, devno, parent_dir, partitions=(), holders=(), dm_name=None, dm_uuid=None, slaves=()):
     """A block device under devices/ with a class/block symlink, like the kernel makes it."""
     real = os.path.join(parent_dir, name)
     write(os.path.join(real, "dev"), devno + "\n")
     os.makedirs(os.path.join(real, "holders"), exist_ok=True)
     if dm_name:
         write(os.path.join(real, "dm", "name"), dm_name + "\n")
+    if dm_uuid:
+        write(os.path.join(real, "dm", "uuid"), dm_uuid + "\n")
+    for slave in slaves:
+        os.makedirs(os.path.join(real, "slaves", slave), exist_ok=True)
     link = os.path.join(root, "sys/class/block", name)
     os.makedirs(os.path.dirname(link), exist_ok=True)
     os.symlink(real, link)
@@ -257,13 +262,14 @@ def test_read_block_tree_walks_partitions_and_holders(tmp_path):
     root = str(tmp_path)
     make_block(root, "dm-1", "253:1", os.path.join(root, "sys/devices/virtual/block"), dm_name="vg-top")
     make_block(root, "dm-0", "253:0", os.path.join(root, "sys/devices/virtual/block"), dm_name="mpatha",
-               partitions=(), holders=("dm-1",))
+               partitions=(), holders=("dm-1",), dm_uuid="mpath-3600", slaves=("sdb", "sdc"))
     make_block(root, "sdb", "8:16", os.path.join(root, "sys/devices/platform/host2/block"),
                partitions=(("sdb1", "8:17"), ("sdb2", "8:18")), holders=("dm-0",))
     got = read_block_tree(root, "sdb")
     assert [p["name"] for p in got["partitions"]] == ["sdb1", "sdb2"]
     assert got["holders"][0]["name"] == "dm-0" and got["holders"][0]["dm_name"] == "mpatha"
     assert got["holders"][0]["holders"][0]["dev"] == "253:1"
+    assert got["holders"][0]["dm_uuid"] == "mpath-3600" and got["holders"][0]["slaves"] == ["sdb", "sdc"]
     mounts = parse_mountinfo("50 22 253:1 / /data rw - ext4 /dev/mapper/vg-top rw\n")
     users = sp.device_users([got], mounts, [])
     assert users == [{"device": "/dev/mapper/vg-top", "via": "sdb -> dm-0 -> dm-1", "use": "mounted on /data (ext4)"}]
@@ -309,3 +315,22 @@ def test_rc_helpers_and_logout_message():
     msg = sp.logout_error_message(10, sess(5), "iscsiadm: x")
     assert "session 5" in msg and "exit code 10" in msg and "iscsiadm said: iscsiadm: x" in msg
     assert sp.record_label(rec(iface="eth1")).endswith("(iface eth1)")
+
+
+def test_multipath_map_with_a_surviving_path_is_not_in_use():
+    mounts = parse_mountinfo("60 22 253:3 / /srv rw - xfs /dev/mapper/mpatha rw\n")
+    mpath = tree("dm-3", "253:3", dm_name="mpatha")
+    mpath.update(dm_uuid="mpath-360000000000000000e00000000010001", slaves=["sdb", "sdc"])
+    sdb = tree("sdb", "8:16", holders=[mpath])
+    # logging out only sdb's session: sdc keeps the map alive
+    kept = []
+    assert sp.device_users([sdb], mounts, [], leaving=["sdb"], kept=kept) == []
+    assert kept == [{"device": "/dev/mapper/mpatha", "via": "sdb -> dm-3", "paths": ["sdc"]}]
+    # logging out both paths: the mounted map goes with them
+    users = sp.device_users([sdb], mounts, [], leaving=["sdb", "sdc"])
+    assert users == [{"device": "/dev/mapper/mpatha", "via": "sdb -> dm-3", "use": "mounted on /srv (xfs)"}]
+    # an LVM volume (not multipath) over two disks is in use whatever the other disk does
+    lv = tree("dm-4", "253:4", dm_name="vg-lv")
+    lv.update(dm_uuid="LVM-abc", slaves=["sdb", "sdc"])
+    mounts = parse_mountinfo("61 22 253:4 / /data rw - ext4 /dev/mapper/vg-lv rw\n")
+    assert len(sp.device_users([tree("sdb", "8:16", holders=[lv])], mounts, [], leaving=["sdb"])) == 1
