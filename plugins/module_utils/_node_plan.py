@@ -9,9 +9,8 @@
 * :func:`plan` compares them with the current records (dicts as :func:`_nodedb.read_nodes` returns them, read WITH
   secrets) and the live sessions, and returns one :class:`Step` per affected record: ``create``, ``update``,
   ``delete`` or ``none``, with the key changes (secrets kept apart, never in the printable views).
-* :func:`render_record` builds the text of a new record from a record ``iscsiadm -o new`` wrote for the same iface
-  (the template) and :func:`apply_keys` sets keys in a record's text in iscsiadm's own key order.  Both produce what
-  iscsiadm itself writes (see the tests, which compare byte for byte).
+* the record TEXT (new records from a template, keys set in iscsiadm's order) is in :mod:`_record_text`, imported
+  only when something is written.
 
 How open-iscsi lays out records (2.1.8 ``idbm_rec_write``), which decides the conflicts refused here:
 
@@ -32,7 +31,6 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     AUTH_METHODS,
-    IFACE_ORDER,
     MASK,
     NODE_KEYS,
     STARTUP_CHOICES,
@@ -40,7 +38,6 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
     too_new,
     validate_node_settings,
 )
-from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
 
@@ -58,14 +55,7 @@ ENTRY_KEYS = ("target", "portal", "iface", "tpgt", "state", "startup", "conn_sta
 AUTH_OPTION_KEYS = ("method", "username", "password", "username_in", "password_in", "chap_algs")
 IFACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 EMPTY = "<empty>"
-# iscsiadm's order of the keys in a node record (idbm_recinfo_node): the iface.* copy sits between
-# node.leading_login and node.discovery_address.
-_ORDER = (["node.name", "node.tpgt", "node.startup", "node.leading_login"] + list(IFACE_ORDER)
-          + ["node.discovery_address", "node.discovery_port", "node.discovery_type"]
-          + [k for k in NODE_KEYS if k not in ("node.startup", "node.leading_login")
-             and not k.startswith("node.conn[0].")]
-          + ["node.conn[0].address", "node.conn[0].port"]
-          + [k for k in NODE_KEYS if k.startswith("node.conn[0].")])
+
 
 
 def unempty(value):
@@ -497,121 +487,6 @@ def _diff_settings(step, rec, entry):
             step.secret_changes.append((key, before is not None, value))
 
 
-# ----------------------------------------------------------------------------------------------- record text
-def apply_keys(text, values):
-    """Set ``{key: value}`` in a record's text in iscsiadm's key order; ``""`` removes the key (iscsiadm writes no
-    line for an empty string).  Returns the new text."""
-    kv = KVFile.parse(text)
-    for key, value in values.items():
-        if value in ("", None):
-            kv.remove(key)
-            continue
-        if key in kv:
-            kv.set(key, value)
-            continue
-        kv.set(key, value, before=_next_line(kv, key))
-    out = kv.render()
-    if out and not out.endswith("\n"):
-        out += "\n"
-    return out
-
-
-def _next_line(kv, key):
-    """The start of the line a missing *key* goes before: the next key in iscsiadm's order that the record has."""
-    try:
-        index = _ORDER.index(key)
-    except ValueError:
-        return "# END RECORD"
-    for later in _ORDER[index + 1:]:
-        if later in kv:
-            return "%s = " % later
-    return "# END RECORD"
-
-
-def render_record(template, target, address, port, tpgt, values):
-    """The text of a new record made from *template* (a record iscsiadm wrote for the same iface): identity keys
-    replaced, *values* (settings and secrets) applied."""
-    kv = KVFile.parse(template)
-    for key, value in (("node.name", target), ("node.tpgt", str(tpgt)), ("node.conn[0].address", address),
-                       ("node.conn[0].port", str(port))):
-        if key not in kv:
-            raise ValueError("the template record has no %s line" % key)
-        kv.set(key, value)
-    return apply_keys(kv.render(), values)
-
-
-class RecordTemplate:
-    """:func:`render_record` for many records from one template, fast: the template is rendered ONCE per set of keys
-    with placeholders, then each record is a join of the pieces with its own values (same text, byte for byte)."""
-
-    _IDENTITY = ("node.name", "node.tpgt", "node.conn[0].address", "node.conn[0].port")
-
-    def __init__(self, template):
-        self.template = template
-        self._shapes = {}
-
-    def render(self, target, address, port, tpgt, values):
-        setting = tuple(sorted(k for k, v in values.items() if v not in ("", None)))
-        clearing = tuple(sorted(k for k, v in values.items() if v in ("", None)))
-        shape = self._shapes.get((setting, clearing))
-        if shape is None:
-            shape = self._shape(setting, clearing)
-            self._shapes[(setting, clearing)] = shape
-        pieces, order = shape
-        given = {"node.name": target, "node.tpgt": str(tpgt), "node.conn[0].address": address,
-                 "node.conn[0].port": str(port)}
-        given.update(values)
-        out = [pieces[0]]
-        for index, key in enumerate(order):
-            out.append(given[key])
-            out.append(pieces[index + 1])
-        return "".join(out)
-
-    def _shape(self, setting, clearing):
-        keys = list(self._IDENTITY) + list(setting)
-        marks = dict((key, "@@openiscsi-%d@@" % i) for i, key in enumerate(keys))
-        placeholder_values = dict((k, marks[k]) for k in setting)
-        placeholder_values.update((k, "") for k in clearing)
-        text = render_record(self.template, marks["node.name"], marks["node.conn[0].address"], 0, 0,
-                             placeholder_values)
-        # tpgt and port are numbers in render_record's signature: put their marks in afterwards
-        kv = KVFile.parse(text)
-        kv.set("node.tpgt", marks["node.tpgt"])
-        kv.set("node.conn[0].port", marks["node.conn[0].port"])
-        text = kv.render()
-        back = dict((mark, key) for key, mark in marks.items())
-        pieces, order = [], []
-        rest = text
-        while True:
-            start = rest.find("@@openiscsi-")
-            if start < 0:
-                pieces.append(rest)
-                break
-            end = rest.index("@@", start + 2) + 2
-            pieces.append(rest[:start])
-            order.append(back[rest[start:end]])
-            rest = rest[end:]
-        if sorted(order) != sorted(keys):
-            raise ValueError("template rendering lost a key: %r" % sorted(set(keys) - set(order)))
-        return pieces, order
-
-
-def record_relpath(target, address, port, tpgt, iface):
-    """Where iscsiadm (2.1.8+) writes a NEW record, relative to the DB root."""
-    if tpgt is None or tpgt < 0:
-        return "nodes/%s/%s,%d" % (target, address, port)
-    return "nodes/%s/%s,%d,%d/%s" % (target, address, port, tpgt, iface)
-
-
-def static_link(target, address, port, tpgt, iface):
-    """The ``static/`` link iscsiadm makes for a static record with a tag: ``(relative link path, relative target
-    dir)``; ``None`` for tpgt -1."""
-    if tpgt is None or tpgt < 0:
-        return None
-    return ("static/%s,%s,%d,%d,%s" % (target, address, port, tpgt, iface),
-            "nodes/%s/%s,%d,%d" % (target, address, port, tpgt))
-
-
 def expected_values(step):
     """``{key: value}`` the record must hold after the step (for the read-back check); secrets included."""
     out = {}
@@ -636,6 +511,5 @@ def summarize(steps):
     return counts
 
 
-__all__ = ["Desired", "Step", "parse_request", "plan", "apply_keys", "render_record", "record_relpath",
-           "static_link", "expected_values", "summarize", "session_key", "fingerprint", "AUTH_KEYS",
-           "SECRET_NODE_KEYS", "STARTUP_CHOICES", "AUTH_METHODS"]
+__all__ = ["Desired", "Step", "parse_request", "plan", "expected_values", "summarize", "session_key", "fingerprint",
+           "AUTH_KEYS", "SECRET_NODE_KEYS", "STARTUP_CHOICES", "AUTH_METHODS"]

@@ -188,7 +188,8 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm impo
     IscsiadmError,
     parse_show_records,
 )
-from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import apply_keys, unempty
+from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import unempty
+from ansible_collections.openiscsi.initiator.plugins.module_utils._record_text import apply_keys
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import (
     db_root_info,
     iface_dirs,

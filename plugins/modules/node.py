@@ -328,26 +328,27 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
-from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import (
-    DbLock,
-    Iscsiadm,
-    IscsiadmError,
-    parse_show_records,
-)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import (
     SECRET_NODE_KEYS,
-    apply_keys,
     expected_values,
     parse_request,
     plan,
-    RecordTemplate,
-    record_relpath,
-    static_link,
     summarize,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import db_root_info, read_nodes
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+
+# Needed only when something is written: imported then (see _writers), so that a run with nothing to change does not
+# load (and compile, inside AnsiballZ) them.
+_W = {}
+
+
+def _writers():
+    """The modules used to write: _fileio, _iscsiadm and _record_text, imported on first use."""
+    if not _W:
+        from ansible_collections.openiscsi.initiator.plugins.module_utils import _fileio, _iscsiadm, _record_text
+        _W.update(fileio=_fileio, iscsiadm=_iscsiadm, text=_record_text)
+    return _W
 
 RECORD_MODE = 0o600
 DIR_MODE = 0o700  # what iscsiadm's directories end up with (it asks for 0770 under umask 077)
@@ -435,17 +436,19 @@ class Applier:
                                  context="updating %d key(s) of %s" % (len(pairs), step.label()))
         if step.secret_changes:
             path = os.path.join(self.root, step.record["path"].lstrip("/"))
-            with DbLock(self.root):
-                text = read_text(path)
+            w = _writers()
+            with w["iscsiadm"].DbLock(self.root):
+                text = w["fileio"].read_text(path)
                 if text is None:
                     self.fail("the record file %s of %s vanished while the task ran" % (step.record["path"],
                                                                                         step.label()))
-                new = apply_keys(text, dict((key, value) for key, _was, value in step.secret_changes))
-                write_atomic(self.module, path, new, mode=RECORD_MODE, force_mode=True)
+                new = w["text"].apply_keys(text, dict((key, value) for key, _was, value in step.secret_changes))
+                w["fileio"].write_atomic(self.module, path, new, mode=RECORD_MODE, force_mode=True)
 
     # ----------------------------------------------------------------- creation
     def create(self, steps):
         """Create the records of *steps*: one ``iscsiadm -o new`` per iface, the rest written from its output."""
+        w = _writers()
         by_iface = {}
         for step in steps:
             by_iface.setdefault(step.iface, []).append(step)
@@ -454,23 +457,25 @@ class Applier:
             first = group[0]
             self.adm.node_new(first.target, first.portal_arg, iface, first.tpgt,
                               context="creating the record of %s" % first.label())
-            rel = record_relpath(first.target, first.address, first.port, first.tpgt, iface)
-            template = read_text(self.host(rel))
+            rel = w["text"].record_relpath(first.target, first.address, first.port, first.tpgt, iface)
+            template = w["fileio"].read_text(self.host(rel))
             if template is None or "# END RECORD" not in template:
                 self.fail("iscsiadm -o new reported success for %s but its record file %s is missing or incomplete"
                           % (first.label(), os.path.join(self.db, rel)))
-            renderer = RecordTemplate(template)
+            renderer = w["text"].RecordTemplate(template)
             for step in group:
                 values = expected_values(step)
                 text = renderer.render(step.target, step.address, step.port, step.tpgt, values)
-                pending.append((step, record_relpath(step.target, step.address, step.port, step.tpgt, iface), text))
+                pending.append((step, w["text"].record_relpath(step.target, step.address, step.port, step.tpgt, iface),
+                                text))
         self._write_batch(pending)
 
     def _write_batch(self, pending):
         """Write new record files: temporary files first, one sync, renames, one sync, all under the DB lock."""
+        w = _writers()
         temps = []
         try:
-            with DbLock(self.root):
+            with w["iscsiadm"].DbLock(self.root):
                 for step, rel, text in pending:
                     path = self.host(rel)
                     directory = os.path.dirname(path)
@@ -483,7 +488,7 @@ class Applier:
                 os.sync()
                 for tmp, path, step in temps:
                     os.rename(tmp, path)
-                    link = static_link(step.target, step.address, step.port, step.tpgt, step.iface)
+                    link = w["text"].static_link(step.target, step.address, step.port, step.tpgt, step.iface)
                     if link is not None:
                         self._static_link(*link)
                 temps = []
@@ -511,7 +516,7 @@ class Applier:
         _rc, out, _err = self.adm.node_show_all(with_secrets=True,
                                                 context="reading the node records back with iscsiadm")
         shown = {}
-        for rec in parse_show_records(out):
+        for rec in _writers()["iscsiadm"].parse_show_records(out):
             ident = ((rec.get("node.name") or "").lower(), rec.get("node.conn[0].address"),
                      str(rec.get("node.conn[0].port")), rec.get("iface.iscsi_ifacename") or "default",
                      str(rec.get("node.tpgt")))
@@ -595,15 +600,16 @@ def run_module():
     records = None
 
     changed_steps = [s for s in steps if s.changed]
-    adm = Iscsiadm(module, root=root)
-    for secret in _collect_secrets(p):
-        adm.add_secret(secret)
-
     for step in changed_steps:
         if step.action == "update" and step.live:
             module.warn("%s has a live session: the change applies at its next login" % step.label())
 
+    adm = None
     if changed_steps and not module.check_mode:
+        iscsiadm = _writers()["iscsiadm"]
+        adm = iscsiadm.Iscsiadm(module, root=root)
+        for secret in _collect_secrets(p):
+            adm.add_secret(secret)
         applier = Applier(module, root, db, adm)
         try:
             for step in changed_steps:
@@ -616,7 +622,7 @@ def run_module():
             if creates:
                 applier.create(creates)
             applier.verify(changed_steps)
-        except IscsiadmError as exc:
+        except iscsiadm.IscsiadmError as exc:
             module.fail_json(msg=exc.message, rc=exc.rc, summary=summarize(steps))
 
     result = dict(
@@ -624,7 +630,7 @@ def run_module():
         records=[s.view() for s in steps if s.changed],
         summary=summarize(steps),
         db_root=db,
-        commands=len(adm.calls),
+        commands=len(adm.calls) if adm is not None else 0,
     )
     if module._diff:
         result["diff"] = build_diff(steps)

@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iface_plan import parse_iface_request, plan_iface
-from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import apply_keys
+from ansible_collections.openiscsi.initiator.plugins.module_utils._record_text import apply_keys
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import parse_iface_record
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "open-iscsi-2.1.8")

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _node_plan as np
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _record_text as rt
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import parse_node_record
 
@@ -289,10 +290,10 @@ def test_apply_keys_writes_what_iscsiadm_writes():
               "node.session.auth.username_in": "target1", "node.session.auth.password_in": "target-secret-2",
               "node.session.auth.chap_algs": "SHA256,MD5", "node.session.timeo.replacement_timeout": "15"}
     # in any order of the dictionary
-    assert np.apply_keys(template, values) == expected
-    assert np.apply_keys(template, dict(reversed(list(values.items())))) == expected
+    assert rt.apply_keys(template, values) == expected
+    assert rt.apply_keys(template, dict(reversed(list(values.items())))) == expected
     # and removing them again gives the template back (empty strings are not written by iscsiadm)
-    back = np.apply_keys(expected, {"node.session.auth.username": "", "node.session.auth.password": "",
+    back = rt.apply_keys(expected, {"node.session.auth.username": "", "node.session.auth.password": "",
                                     "node.session.auth.username_in": "", "node.session.auth.password_in": "",
                                     "node.startup": "manual", "node.session.auth.authmethod": "None",
                                     "node.session.auth.chap_algs": "MD5",
@@ -304,27 +305,27 @@ def test_render_record_from_another_records_template():
     """A record rendered from disk1's fresh record equals the one iscsiadm -o new wrote for disk3."""
     template = _read("node-new-static.record")  # disk1 at 192.0.2.10:3260
     disk3 = _read("node-chap-template.record")  # disk3 at 192.0.2.30:3260, same iface, same iscsiadm
-    rendered = np.render_record(template, "iqn.2001-04.com.example:disk3", "192.0.2.30", 3260, -1, {})
+    rendered = rt.render_record(template, "iqn.2001-04.com.example:disk3", "192.0.2.30", 3260, -1, {})
     assert rendered == disk3
     ipv6 = _read("node-new-tpgt.record")  # disk2 at [2001:db8::10]:3260,1
-    rendered = np.render_record(template, "iqn.2001-04.com.example:disk2", "2001:db8::10", 3260, 1, {})
+    rendered = rt.render_record(template, "iqn.2001-04.com.example:disk2", "2001:db8::10", 3260, 1, {})
     assert rendered == ipv6
-    parsed = parse_node_record(np.render_record(template, T2, "192.0.2.77", 3262, 4, {"node.startup": "onboot"}))
+    parsed = parse_node_record(rt.render_record(template, T2, "192.0.2.77", 3262, 4, {"node.startup": "onboot"}))
     assert (parsed["name"], parsed["address"], parsed["port"], parsed["tpgt"], parsed["startup"]) == (
         T2, "192.0.2.77", 3262, 4, "onboot")
 
 
 def test_paths():
-    assert np.record_relpath(T1, "192.0.2.10", 3260, -1, "default") == "nodes/%s/192.0.2.10,3260" % T1
-    assert np.record_relpath(T1, "2001:db8::1", 3260, 1, "san-a") == "nodes/%s/2001:db8::1,3260,1/san-a" % T1
-    assert np.static_link(T1, "192.0.2.10", 3260, -1, "default") is None
-    assert np.static_link(T1, "192.0.2.10", 3260, 1, "default") == (
+    assert rt.record_relpath(T1, "192.0.2.10", 3260, -1, "default") == "nodes/%s/192.0.2.10,3260" % T1
+    assert rt.record_relpath(T1, "2001:db8::1", 3260, 1, "san-a") == "nodes/%s/2001:db8::1,3260,1/san-a" % T1
+    assert rt.static_link(T1, "192.0.2.10", 3260, -1, "default") is None
+    assert rt.static_link(T1, "192.0.2.10", 3260, 1, "default") == (
         "static/%s,192.0.2.10,3260,1,default" % T1, "nodes/%s/192.0.2.10,3260,1" % T1)
 
 
 def test_record_template_renders_exactly_like_render_record():
     template = _read("node-new-static.record")
-    fast = np.RecordTemplate(template)
+    fast = rt.RecordTemplate(template)
     cases = [
         (T1, "192.0.2.10", 3260, -1, {}),
         (T2, "2001:db8::10", 3261, 1, {"node.startup": "automatic", "node.session.auth.username": "u1",
@@ -335,6 +336,6 @@ def test_record_template_renders_exactly_like_render_record():
         (T1, "192.0.2.11", 3260, -1, {"node.session.auth.username_in": "", "node.conn[0].startup": "onboot"}),
     ]
     for target, address, port, tpgt, values in cases:
-        assert fast.render(target, address, port, tpgt, values) == np.render_record(template, target, address, port,
+        assert fast.render(target, address, port, tpgt, values) == rt.render_record(template, target, address, port,
                                                                                     tpgt, values)
     assert len(fast._shapes) == 3  # cases 2 and 3 share one shape
