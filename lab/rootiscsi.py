@@ -14,7 +14,8 @@ lab/labctl's own helpers (state dir, QMP, QEMU command line, pid records) and ch
 * :func:`boot_diskless` -- stop an initiator VM (its disk overlay is kept), start it again with NO disk, the given
   kernel and initrd and ``root=... ip=...``: the initramfs logs in to the LUN and boots from it.  Same SSH port, same
   lab NIC (MAC, address, link to the target), same pid record, so ``labctl down`` still stops it.
-* :func:`restore_vm` -- stop the diskless VM and start the initiator from its own disk again, as labctl made it.
+* :func:`restore_vm` -- stop the diskless VM and start the initiator from its own disk again with the command line
+  saved by :func:`vm_cmdline` (exactly as labctl started it, minus a warm-snapshot restore).
 """
 
 from __future__ import annotations
@@ -178,16 +179,34 @@ def remove_root_lun(ctl):
 
 
 # ------------------------------------------------------------------------------------------- VMs
-def _host(ctl, name):
-    data = ctl.data()
-    h = dict(data["hosts"][name])
-    # labctl.qemu_cmd wants the plan's keys: rebuild the ones lab.json does not keep.
-    h.setdefault("mgmt_mac", labctl.mac(h["vm"] if "vm" in h else int(name[4:]), 0))
-    h.setdefault("lab_macs", [labctl.mac(int(name[4:]), 1)])
-    return h, data
+def vm_cmdline(ctl, name):
+    """The exact QEMU command line the running VM *name* was started with (from /proc), as a list.
+
+    Saved before a VM is replaced, it lets :func:`restore_vm` start the VM again exactly as labctl did, whatever
+    labctl's version (its command-building code is not used here)."""
+    rec = ctl.pids().get(name)
+    if not rec or not labctl.proc_is(rec["pid"], rec.get("start")):
+        raise BootError("%s is not running" % name)
+    with open("/proc/%d/cmdline" % rec["pid"], "rb") as fh:
+        return [a.decode() for a in fh.read().split(b"\0") if a]
 
 
-def _stop(ctl, name, timeout=120):
+def _without(cmd, options):
+    """*cmd* without the given options and their values."""
+    out = []
+    skip = False
+    for arg in cmd:
+        if skip:
+            skip = False
+            continue
+        if arg in options:
+            skip = True
+            continue
+        out.append(arg)
+    return out
+
+
+def _stop(ctl, name, timeout=180):
     """Power the VM off from inside (clean shutdown), then make sure its QEMU is gone."""
     rec = ctl.pids().get(name)
     with contextlib.suppress(Exception):
@@ -203,8 +222,15 @@ def _stop(ctl, name, timeout=120):
 
 
 def _launch(ctl, name, cmd):
+    """Start *cmd* as VM *name*: pid recorded (labctl down stops it); the previous console log is kept aside."""
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(ctl.dir, name + ".qmp"))
+    console = os.path.join(ctl.dir, name + ".console")
+    if os.path.exists(console):
+        n = 1
+        while os.path.exists("%s.%d" % (console, n)):
+            n += 1
+        os.rename(console, "%s.%d" % (console, n))
     logf = open(os.path.join(ctl.dir, "%s.qemu.log" % name), "a")
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                          start_new_session=True, close_fds=True)
@@ -215,53 +241,46 @@ def _launch(ctl, name, cmd):
     return p.pid
 
 
-def diskless_cmd(ctl, name, kernel, initrd, extra_append):
-    """labctl's QEMU command for *name* without its disk, with another kernel/initrd and root= / ip= options."""
-    h, data = _host(ctl, name)
-    cmd = labctl.qemu_cmd(name, h, data["image"], ctl, data["hosts"])
+def diskless_cmd(saved, kernel, initrd, extra_append):
+    """The saved QEMU command of a VM without its disk (and without a warm-snapshot restore), with another
+    kernel/initrd and extra kernel options (``root=`` replaced)."""
+    cmd = _without(saved, ("-drive", "-incoming"))
     out = []
-    skip = False
-    for i, arg in enumerate(cmd):
-        if skip:
-            skip = False
-            continue
-        if arg == "-drive":
-            skip = True
-            continue
-        if arg == "-kernel":
-            out += [arg, kernel]
-            skip = True
-            continue
-        if arg == "-initrd":
-            out += [arg, initrd]
-            skip = True
-            continue
-        if arg == "-append":
-            words = [w for w in cmd[i + 1].split() if not w.startswith(("root=", "systemd.machine_id="))]
-            # The machine id lives in the LUN's root file system now; keep one per VM name for stable journals.
-            out += [arg, " ".join(words + extra_append)]
-            skip = True
+    i = 0
+    while i < len(cmd):
+        arg = cmd[i]
+        if arg in ("-kernel", "-initrd", "-append") and i + 1 < len(cmd):
+            if arg == "-kernel":
+                value = kernel
+            elif arg == "-initrd":
+                value = initrd
+            else:
+                words = [w for w in cmd[i + 1].split() if not w.startswith("root=")]
+                value = " ".join(words + list(extra_append))
+            out += [arg, value]
+            i += 2
             continue
         out.append(arg)
+        i += 1
     return out
 
 
-def boot_diskless(ctl, name, kernel, initrd, extra_append, timeout=400):
-    """Restart *name* diskless (see module docstring); returns ``{'seconds', 'console'}``."""
+def boot_diskless(ctl, name, saved, kernel, initrd, extra_append, timeout=400):
+    """Restart *name* diskless (see module docstring) from its *saved* command; returns ``{'seconds', 'console'}``."""
     _stop(ctl, name)
-    offset = _console_size(ctl, name)
     t0 = time.monotonic()
-    _launch(ctl, name, diskless_cmd(ctl, name, kernel, initrd, extra_append))
-    wait_boot(ctl, name, None, timeout)
-    return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, name, offset)}
+    _launch(ctl, name, diskless_cmd(saved, kernel, initrd, extra_append))
+    try:
+        wait_boot(ctl, name, None, timeout)
+    except BootError as exc:
+        raise BootError("%s; console: %s" % (exc, console_since(ctl, name, 0)[-3000:]))
+    return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, name, 0)}
 
 
-def restore_vm(ctl, name, timeout=400):
-    """Start *name* again from its own disk overlay, exactly as labctl starts it (the overlay is NOT recreated)."""
+def restore_vm(ctl, name, saved, timeout=400):
+    """Start *name* again from its own disk with its *saved* command (cold boot; the overlay is NOT recreated)."""
     _stop(ctl, name)
-    h, data = _host(ctl, name)
-    cmd = labctl.qemu_cmd(name, h, data["image"], ctl, data["hosts"])
-    _launch(ctl, name, cmd)
+    _launch(ctl, name, _without(saved, ("-incoming",)))
     wait_boot(ctl, name, None, timeout)
 
 
@@ -273,8 +292,6 @@ def main(argv=None):
     r.add_argument("host")
     sub.add_parser("add-root-lun")
     sub.add_parser("remove-root-lun")
-    rs = sub.add_parser("restore")
-    rs.add_argument("host")
     args = ap.parse_args(argv)
     ctl = labctl.Lab()
     if args.cmd == "reboot":
@@ -283,8 +300,6 @@ def main(argv=None):
         print(add_root_lun(ctl))
     elif args.cmd == "remove-root-lun":
         remove_root_lun(ctl)
-    elif args.cmd == "restore":
-        restore_vm(ctl, args.host)
     return 0
 
 

@@ -94,6 +94,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
     base_args = {"target_name": rootiscsi.ROOT_IQN, "target_ip": [portal_ip], "port": 3260,
                  "initiator": h["iqn"], "network_keep": True}
     diskless = False
+    saved = rootiscsi.vm_cmdline(ctl, HOST)
     try:
         t0 = time.monotonic()
         rootiscsi.add_root_lun(ctl)
@@ -133,7 +134,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
 
         # ---- 3. diskless boot from the LUN
         diskless = True
-        boot = rootiscsi.boot_diskless(ctl, HOST, kernel, initrd, append)
+        boot = rootiscsi.boot_diskless(ctl, HOST, saved, kernel, initrd, append)
         facts["timings"]["diskless_boot_to_ssh_s"] = boot["seconds"]
         st = root_session(lab)
         facts["after_boot"] = st
@@ -182,7 +183,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
         assert not again["changed"] and not again["rebuilt"] and not again["initramfs_rebuild_needed"], again
         initrd2 = str(tmp_path / "initrd-chap.img")
         fetch(lab, "/boot/initrd.img-" + sh(lab, "uname -r").stdout.strip(), initrd2)
-        boot = rootiscsi.boot_diskless(ctl, HOST, kernel, initrd2, append)
+        boot = rootiscsi.boot_diskless(ctl, HOST, saved, kernel, initrd2, append)
         facts["timings"]["chap_boot_to_ssh_s"] = boot["seconds"]
         st = root_session(lab)
         facts["after_chap_boot"] = st
@@ -192,7 +193,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
     finally:
         t1 = time.monotonic()
         if diskless:
-            rootiscsi.restore_vm(ctl, HOST)
+            rootiscsi.restore_vm(ctl, HOST, saved)
         else:
             sh(lab, "for d in %s; do umount %s/$d 2>/dev/null; done; umount %s; %s -u; %s -o delete; true"
                     % (" ".join(reversed(BIND)), MNTR, MNTR, node, node), check=False)
