@@ -141,6 +141,9 @@ notes:
     session stays broken). Debian's C(iscsid.socket)/C(open-iscsi.service) do that when enabled;
     RV(iscsid_enabled) reports it and a warning is given when they are not.
   - NetworkManager is not handled (a warning says so when it is installed).
+  - An initramfs built with C(MODULES=dep) or C(MODULES=list) on a machine that still boots from a local disk has no
+    SCSI disk driver (C(sd_mod)) -- the LUN logs in but never becomes a disk (seen in the lab). The module warns when
+    an inspected image lacks it; add C(sd_mod) (and the NIC's driver) to /etc/initramfs-tools/modules.
 seealso:
   - module: openiscsi.initiator.initiator_name
   - module: openiscsi.initiator.fstab_netdev
@@ -351,9 +354,20 @@ def inspect_image(module, unmkinitramfs, image):
         if name_file:
             name = InitiatorNameFile.parse(read_text(name_file) or "").name
         return {"path": image, "iscsi": has_iscsi, "iscsi_initramfs": read_text(conf) if conf else None,
-                "initiator_name": name}
+                "initiator_name": name, "scsi_disk": has_scsi_disk(top)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def has_scsi_disk(top):
+    """Whether an unpacked initramfs can make SCSI disks (sd_mod as a module or built into its kernel)."""
+    for modules in glob.glob(os.path.join(top, "lib/modules/*")) + glob.glob(os.path.join(top, "usr/lib/modules/*")):
+        if glob.glob(os.path.join(modules, "kernel/drivers/scsi/sd_mod.ko*")):
+            return True
+        builtin = read_text(os.path.join(modules, "modules.builtin")) or ""
+        if "/sd_mod.ko" in builtin:
+            return True
+    return False
 
 
 def unit_enabled(root, unit, targets):
@@ -563,6 +577,10 @@ def run_module():
                 inspected = False
                 break
             r = P.rebuild_reasons(include_after, new_conf, host_name, info)
+            if include_after and configured_after and not info["scsi_disk"]:
+                module.warn("%s has no SCSI disk driver (sd_mod): the iSCSI LUN will not show up as a disk at boot; "
+                            "add sd_mod to /etc/initramfs-tools/modules (MODULES=dep or list leaves it out) and "
+                            "rebuild" % image)
             if r:
                 reasons.extend(r)
                 stale_versions.append(version)
@@ -595,6 +613,9 @@ def run_module():
                         continue
                     info = inspect_image(module, unmk, image)
                     left = P.rebuild_reasons(include_after, new_conf, host_name, info) if info else []
+                    if info and include_after and configured_after and not info["scsi_disk"]:
+                        module.warn("%s has no SCSI disk driver (sd_mod): add sd_mod to "
+                                    "/etc/initramfs-tools/modules and rebuild" % image)
                     if left:
                         module.fail_json(msg="rebuild: %s is still stale after update-initramfs: %s"
                                              % (image, "; ".join(left)), changed=True, rebuilt=rebuilt)

@@ -105,7 +105,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
                 "mount %s %s" % (q(disk), MNTR, q(disk), MNTR))
         # Lab preparation, not the collection's business: the NIC driver in the initramfs, rebuilds allowed (the
         # lab image turns them off), / by label.
-        sh(lab, "echo virtio_net >>{r}/etc/initramfs-tools/modules && "
+        sh(lab, "printf 'virtio_net\\n' >>{r}/etc/initramfs-tools/modules && "
                 "sed -i 's/^update_initramfs=.*/update_initramfs=yes/' {r}/etc/initramfs-tools/update-initramfs.conf "
                 "&& sed -i 's|^/dev/vda / |LABEL=labroot / |' {r}/etc/fstab".format(r=MNTR))
         named = lab.module(HOST, "initiator_name", {"root": MNTR, "name": h["iqn"]})
@@ -119,6 +119,9 @@ def test_root_on_iscsi_boot(lab, tmp_path):
         done = lab.module(HOST, "initramfs", args, diff=True)
         assert done["changed_files"] == checked["changed_files"] and done["diff"] == checked["diff"]
         assert done["initramfs_rebuild_needed"] and done["iscsid_enabled"], done
+        # The lab image's initramfs uses MODULES=list without the SCSI disk driver: the module says so.
+        assert "no SCSI disk driver (sd_mod)" in done["_raw"]
+        sh(lab, "echo sd_mod >>%s/etc/initramfs-tools/modules" % MNTR)
         assert "ISCSI_TARGET_NAME=%s" % rootiscsi.ROOT_IQN in sh(lab, "cat %s/etc/iscsi/iscsi.initramfs" % MNTR).stdout
         t1 = time.monotonic()
         sh(lab, "for d in %s; do mount --bind /$d %s/$d; done; chroot %s update-initramfs -u -k all >/dev/null; "
@@ -127,6 +130,7 @@ def test_root_on_iscsi_boot(lab, tmp_path):
         facts["timings"]["chroot_update_initramfs_s"] = round(time.monotonic() - t1, 1)
         fresh = lab.module(HOST, "initramfs", args)
         assert not fresh["changed"] and not fresh["initramfs_rebuild_needed"], fresh
+        assert "sd_mod" not in fresh["_raw"]
         initrd = str(tmp_path / "initrd-explicit.img")
         fetch(lab, sh(lab, "ls %s/boot/initrd.img-* | tail -1" % MNTR).stdout.strip(), initrd)
         sh(lab, "umount %s && %s -u >/dev/null && %s -o delete" % (MNTR, node, node))

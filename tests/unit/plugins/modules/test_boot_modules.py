@@ -14,6 +14,7 @@ import sys
 
 import pytest
 
+from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.modules import fstab_netdev, initramfs, service_defaults
@@ -28,6 +29,8 @@ SECRET = "labchap-secret1"
 def run(capsys, module, check=False, diff=True, **args):
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff
+    # module.warn() collects in a process-wide registry: start each in-process run with an empty one.
+    ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
     with patch_module_args(args):
         with pytest.raises(SystemExit) as info:
             module.main()
@@ -284,6 +287,20 @@ def test_initramfs_explicit_check_apply_idempotent_and_rebuild_needed(capsys, ho
     put(image_tree, "etc/iscsi.initramfs", text)
     fresh = run(capsys, initramfs, **args_explicit(root))
     assert not fresh["changed"] and not fresh["initramfs_rebuild_needed"] and fresh["rebuild_reasons"] == []
+
+
+def test_initramfs_warns_when_image_cannot_make_scsi_disks(capsys, host):
+    root, image_tree = host
+    res = run(capsys, initramfs, **args_explicit(root))
+    assert any("no SCSI disk driver (sd_mod)" in w for w in res["warnings"]), res["warnings"]
+    put(image_tree, "lib/modules/6.1.0-test/kernel/drivers/scsi/sd_mod.ko.xz", "")
+    res = run(capsys, initramfs, **args_explicit(root))
+    assert not any("sd_mod" in w for w in res["warnings"]), res["warnings"]
+    put(image_tree, "lib/modules/6.1.0-test/kernel/drivers/scsi/sd_mod.ko.xz", "")
+    os.unlink(os.path.join(str(image_tree), "lib/modules/6.1.0-test/kernel/drivers/scsi/sd_mod.ko.xz"))
+    put(image_tree, "lib/modules/6.1.0-test/modules.builtin", "kernel/drivers/scsi/sd_mod.ko\n")
+    res = run(capsys, initramfs, **args_explicit(root))
+    assert not any("sd_mod" in w for w in res["warnings"]), res["warnings"]
 
 
 def test_initramfs_initiator_name_change_makes_image_stale(capsys, host):
