@@ -57,7 +57,6 @@ IFACE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
 EMPTY = "<empty>"
 
 
-
 def unempty(value):
     return None if value in (None, "", EMPTY) else value
 

@@ -350,6 +350,7 @@ def _writers():
         _W.update(fileio=_fileio, iscsiadm=_iscsiadm, text=_record_text)
     return _W
 
+
 RECORD_MODE = 0o600
 DIR_MODE = 0o700  # what iscsiadm's directories end up with (it asks for 0770 under umask 077)
 
