@@ -193,21 +193,35 @@ def test_fault_run_stops_at_host2():
     assert [ln for ln in ssh("init1", "dmesg").splitlines() if IO_ERROR_RE.search(ln)] == []
 
 
+def wait_until(fn, timeout, what, step=0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(step)
+
+
 def test_wait_reacts_within_one_interval():
-    """init2 is still cut.  A guest-side poller (10 ms) notes when its session is healthy again; session_check
-    with wait (interval 0.2 s) runs meanwhile; then the path is restored.  Reaction = the module's healthy poll
-    minus the poller's first healthy sample (guest clock both)."""
+    """init2's path is cut (still, after the fault run).  A guest-side poller (10 ms) notes when its sessions are
+    healthy again; session_check with wait (interval 0.2 s) polls meanwhile; then the path is restored.
+    Reaction = the module's first healthy poll minus the poller's first healthy sample (both on the guest clock)."""
+    if fleet_session("init2")[0] == "LOGGED_IN":
+        labctl("cut", "init2")
+        wait_until(lambda: fleet_session("init2")[0] != "LOGGED_IN", 90, "init2 to notice the cut", 1)
     poller = (
-        "import glob,time,sys\n"
+        "import glob,time\n"
         "def ok():\n"
         "    try:\n"
         "        s=[open(p).read().strip() for p in glob.glob('/sys/class/iscsi_session/session*/state')]\n"
         "        c=[open(p).read().strip() for p in glob.glob('/sys/class/iscsi_connection/connection*/state')]\n"
-        "        d=[open(p).read().strip() for p in glob.glob('/sys/class/iscsi_session/session*/device/target*/*:*/state')]\n"
+        "        d=[open(p).read().strip() for p in "
+        "glob.glob('/sys/class/iscsi_session/session*/device/target*/*:*/state')]\n"
         "        return bool(s) and set(s)=={'LOGGED_IN'} and set(c)<={'up'} and set(d)<={'running'}\n"
         "    except OSError:\n"
         "        return False\n"
-        "end=time.time()+240\n"
+        "end=time.time()+300\n"
         "while time.time()<end:\n"
         "    if ok():\n"
         "        open('/run/fleet-healthy-at','w').write('%.4f' % time.time()); break\n"
@@ -216,16 +230,20 @@ def test_wait_reacts_within_one_interval():
     ssh("init2", "rm -f /run/fleet-healthy-at; cat > /run/fleet-poller.py <<'EOF'\n%sEOF\n"
                  "systemd-run --unit=fleet-poller --collect /usr/bin/python3 /run/fleet-poller.py" % poller)
     cmd = [shutil.which("ansible") or "ansible", "-i", INVENTORY, "init2", "-o", "-m",
-           "openiscsi.initiator.session_check", "-a", json.dumps({"wait": {"timeout": 180, "interval": 0.2}})]
+           "openiscsi.initiator.session_check", "-a", json.dumps({"wait": {"timeout": 240, "interval": 0.2}})]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-    time.sleep(8)  # the module is polling by now (ansible start-up and module transfer under TCG)
+    # Restore only once the module runs (its AnsiballZ payload directory exists) and has polled a few times.
+    wait_until(lambda: ssh("init2", "ls -d /tmp/ansible_*session_check_payload_* 2>/dev/null || true").strip(),
+               180, "session_check to start on init2")
+    time.sleep(2)
     t_restore = time.time()
     labctl("restore", "init2")
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out + err
     result = json.loads(out.split("=>", 1)[1])
-    healthy_at = float(ssh("init2", "cat /run/fleet-healthy-at"))
+    healthy_at = float(wait_until(lambda: ssh("init2", "cat /run/fleet-healthy-at 2>/dev/null || true").strip(), 30,
+                                  "the poller"))
     reaction = result["wait"]["checked_at"] - healthy_at
     figure("wait_reaction", {"interval_s": 0.2, "reaction_s": round(reaction, 3),
                              "polls": result["wait"]["polls"], "unhealthy_for_s": result["wait"]["unhealthy_for"],
