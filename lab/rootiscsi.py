@@ -188,7 +188,23 @@ def vm_cmdline(ctl, name):
     if not rec or not labctl.proc_is(rec["pid"], rec.get("start")):
         raise BootError("%s is not running" % name)
     with open("/proc/%d/cmdline" % rec["pid"], "rb") as fh:
-        return [a.decode() for a in fh.read().split(b"\0") if a]
+        cmd = [a.decode() for a in fh.read().split(b"\0") if a]
+    # The disk the VM writes to NOW: labctl may have switched it to a new top overlay while it ran (a live
+    # blockdev-snapshot for its warm snapshot), which the command line does not show.
+    active = {}
+    for dev in qmp(ctl, name, "query-block"):
+        inserted = dev.get("inserted") or {}
+        if dev.get("device") and inserted.get("file"):
+            active[dev["device"]] = inserted["file"]
+    for i, arg in enumerate(cmd[:-1]):
+        if arg != "-drive":
+            continue
+        opts = cmd[i + 1].split(",")
+        ident = [o[3:] for o in opts if o.startswith("id=")]
+        current = active.get(ident[0] if ident else "") or (list(active.values())[0] if len(active) == 1 else None)
+        if current:
+            cmd[i + 1] = ",".join("file=" + current if o.startswith("file=") else o for o in opts)
+    return cmd
 
 
 def _without(cmd, options):
@@ -209,9 +225,16 @@ def _without(cmd, options):
 def _stop(ctl, name, timeout=180):
     """Power the VM off from inside (clean shutdown), then make sure its QEMU is gone."""
     rec = ctl.pids().get(name)
+    answered = False
     with contextlib.suppress(Exception):
-        _ssh(ctl, name, "systemctl poweroff", check=False, timeout=30)
+        answered = boot_id(ctl, name) is not None
+        if answered:
+            _ssh(ctl, name, "systemctl poweroff", check=False, timeout=30)
     _drop_control_master(ctl, name)
+    if not answered:
+        # A guest that does not answer (hung boot, initramfs shell) cannot shut down cleanly: end its QEMU.
+        with contextlib.suppress(Exception):
+            qmp(ctl, name, "quit")
     deadline = time.monotonic() + timeout
     while rec and labctl.proc_is(rec["pid"], rec.get("start")) and time.monotonic() < deadline:
         time.sleep(1)
