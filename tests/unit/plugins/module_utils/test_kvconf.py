@@ -42,8 +42,8 @@ def test_get_and_items():
     assert kv.get("node.conn[0].timeo.login_timeout") == "15"
     assert kv.get("node.session.auth.authmethod") is None
     assert kv.commented_value("node.session.auth.authmethod") == "CHAP"
-    assert [key for key, _value in kv.items()] == ["node.startup", "node.session.timeo.replacement_timeout",
-                                          "node.conn[0].timeo.login_timeout"]
+    assert [key for key, _value in kv.items()] == [
+        "node.startup", "node.session.timeo.replacement_timeout", "node.conn[0].timeo.login_timeout"]
 
 
 def test_set_existing_keeps_spacing_and_other_bytes():

@@ -207,8 +207,8 @@ def test_unreachable_portal_fails_clearly(capsys, env):
 
 # ------------------------------------------------------------------------------------------- discovery CHAP
 def test_chap_stored_in_record_never_on_argv(capsys, env):
-    res = run(capsys, portals=["10.213.0.9"], auth={"username": "labdisc", "password": SECRET,
-                                                     "username_in": "tgt", "password_in": SECRET_IN})
+    res = run(capsys, portals=["10.213.0.9"],
+              auth={"username": "labdisc", "password": SECRET, "username_in": "tgt", "password_in": SECRET_IN})
     assert res["changed"] is True and res["created"][0]["portal"] == "10.213.0.9:3260"
     st = env["root"] / "etc/iscsi/send_targets/10.213.0.9,3260/st_config"
     text = st.read_text()
@@ -224,8 +224,8 @@ def test_chap_stored_in_record_never_on_argv(capsys, env):
     assert SECRET not in res["_raw"] and SECRET_IN not in res["_raw"]
     assert res["portals"][0]["auth"] == {"method": "CHAP", "username": "labdisc", "password": "********",
                                          "username_in": "tgt", "password_in": "********"}
-    again = run(capsys, portals=["10.213.0.9"], auth={"username": "labdisc", "password": SECRET,
-                                                       "username_in": "tgt", "password_in": SECRET_IN})
+    again = run(capsys, portals=["10.213.0.9"],
+                auth={"username": "labdisc", "password": SECRET, "username_in": "tgt", "password_in": SECRET_IN})
     assert again["changed"] is False and SECRET not in env["log"].read_text()
 
 

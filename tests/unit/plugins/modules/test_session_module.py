@@ -51,8 +51,8 @@ def env(tmp_path, monkeypatch):
     write_record(root, DISK1, "10.213.0.2")
     write_record(root, DISK10, "10.213.0.1")
     write_record(root, DISK1, "fd00:213::1")
-    write_record(root, CHAPT, "10.213.0.1", auth={"authmethod": "CHAP", "username": "labchap",
-                                                 "password": "chap-Secret-1"})
+    write_record(root, CHAPT, "10.213.0.1",
+                 auth={"authmethod": "CHAP", "username": "labchap", "password": "chap-Secret-1"})
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "iscsiadm"
