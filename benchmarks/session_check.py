@@ -29,7 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
-import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import  (makes the collection importable)
+# conftest makes the collection importable from a plain checkout.
+import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _sysfs  # noqa: E402
 
@@ -83,7 +84,7 @@ def records_for(count):
 def best(fn, repeat):
     times = []
     result = None
-    for _ in range(repeat):
+    for _round in range(repeat):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
@@ -91,7 +92,7 @@ def best(fn, repeat):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--sessions", type=int, default=4096)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
@@ -114,15 +115,15 @@ def main():
         assert report["counts"] == {"sessions": args.sessions, "healthy": args.sessions - unhealthy,
                                     "unhealthy": unhealthy}, report["counts"]
         assert not report["healthy"]
-        read_ms, _ = best(lambda: _sysfs.read_sessions(root, brief=True), args.repeat)
-        poll_ms, _ = best(lambda: evaluate() if _sysfs.read_sessions(root, brief=True) else None, args.repeat)
+        read_ms, _result = best(lambda: _sysfs.read_sessions(root, brief=True), args.repeat)
+        poll_ms, _result = best(lambda: evaluate() if _sysfs.read_sessions(root, brief=True) else None, args.repeat)
         n = args.sessions
         print("session_check benchmark: %d synthetic sessions (%d unhealthy), tree on %s, built in %.1f s, "
               "best of %d" % (n, unhealthy, base or "disk", built, args.repeat))
-        print("evaluate (health check over the reader's output): %8.1f ms  (%5.1f us/session)" % (eval_ms,
-                                                                                                   eval_ms * 1000 / n))
-        print("read     (_sysfs.read_sessions brief=True):       %8.1f ms  (%5.1f us/session)" % (read_ms,
-                                                                                                   read_ms * 1000 / n))
+        print("evaluate (health check over the reader's output): %8.1f ms  (%5.1f us/session)"
+              % (eval_ms, eval_ms * 1000 / n))
+        print("read     (_sysfs.read_sessions brief=True):       %8.1f ms  (%5.1f us/session)"
+              % (read_ms, read_ms * 1000 / n))
         print("poll     (read + evaluate, one session_check poll):%7.1f ms  (%5.1f us/session)" % (
             poll_ms, poll_ms * 1000 / n))
         ok = eval_ms < TARGET_MS

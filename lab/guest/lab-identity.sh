@@ -58,7 +58,7 @@ if [ -n "$mac" ]; then
 	} >/etc/systemd/network/20-lab-nic.network.tmp
 	mv /etc/systemd/network/20-lab-nic.network.tmp /etc/systemd/network/20-lab-nic.network
 	# Now, without networkd (it left this NIC unmanaged at boot; the file above is for the next boot).
-	if [ "$(cat /sys/class/net/$dev/address)" != "$mac" ]; then
+	if [ "$(cat "/sys/class/net/$dev/address")" != "$mac" ]; then
 		ip link set dev "$dev" down
 		ip link set dev "$dev" address "$mac"
 	fi

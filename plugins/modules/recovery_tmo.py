@@ -10,7 +10,7 @@ module: recovery_tmo
 short_description: Raise the live iSCSI sessions' recovery timeout for an iscsid restart, and restore it afterwards
 version_added: 0.1.0
 description:
-  - Writes the kernel's per-session recovery timeout, C(/sys/class/iscsi_session/sessionN/recovery_tmo): how long the
+  - Writes the kernel's per-session recovery timeout, C(/sys/class/iscsi_session/sessionN/recovery_tmo), that is how long the
     kernel holds I/O of a session whose connection is lost before it fails that I/O.
   - With O(minimum), raises every logged-in session whose timeout is lower to O(minimum) seconds and returns every
     session's value as it was in RV(saved), the way Debian's open-iscsi postinst does before it restarts iscsid.
@@ -158,8 +158,8 @@ def run(params, root="/", check_mode=False):
                 skipped.append({"sid": w["sid"], "reason": "session gone"})
                 continue
             if err:
-                errors.append("session %s: cannot set recovery_tmo %s -> %s: %s" % (w["sid"], w["before"],
-                                                                                   w["after"], err))
+                errors.append("session %s: cannot set recovery_tmo %s -> %s: %s"
+                              % (w["sid"], w["before"], w["after"], err))
                 continue
         changes.append({"sid": w["sid"], "name": w["name"], "before": w["before"], "after": w["after"]})
     result = {

@@ -169,7 +169,7 @@ class Lab:
         if not isinstance(cmd, str):
             cmd = shlex.join(cmd)
         port = self.hosts[host]["ssh_port"]
-        res = subprocess.run(self._ctl.ssh_cmd(port) + [cmd], capture_output=True, text=True, timeout=timeout,
+        res = subprocess.run(self._ctl.ssh_cmd(port) + [cmd], check=False, capture_output=True, text=True, timeout=timeout,
                              input=input, stdin=None if input is not None else subprocess.DEVNULL)
         if check and res.returncode != 0:
             raise AssertionError(f"{host}: `{cmd}` exited {res.returncode}\nstdout: {res.stdout}\n"
@@ -177,7 +177,7 @@ class Lab:
         return res
 
     def labctl(self, *args: str, check: bool = True):
-        res = subprocess.run([sys.executable, LABCTL, *args], capture_output=True, text=True, timeout=300)
+        res = subprocess.run([sys.executable, LABCTL, *args], check=False, capture_output=True, text=True, timeout=300)
         if check and res.returncode != 0:
             raise AssertionError(f"labctl {' '.join(args)} exited {res.returncode}: {res.stderr}")
         return res
@@ -216,7 +216,7 @@ class Lab:
             if limit:
                 cmd += ["--limit", limit]
             try:
-                res = subprocess.run(cmd, capture_output=True, text=True, env=self._env(results_file),
+                res = subprocess.run(cmd, check=False, capture_output=True, text=True, env=self._env(results_file),
                                      timeout=900, cwd=REPO)
             finally:
                 if vars_file:
@@ -330,7 +330,7 @@ def _teardown() -> None:
         _started_by_us["done"] = True
         if os.environ.get("LAB_REUSE") == "1":
             return
-        subprocess.run([sys.executable, LABCTL, "down"], timeout=120)
+        subprocess.run([sys.executable, LABCTL, "down"], timeout=120, check=False)
 
 
 def _on_sigterm(signum, frame):
@@ -340,7 +340,7 @@ def _on_sigterm(signum, frame):
 
 @pytest.fixture(scope="session")
 def lab():
-    status = subprocess.run([sys.executable, LABCTL, "status", "--json"], capture_output=True, text=True)
+    status = subprocess.run([sys.executable, LABCTL, "status", "--json"], check=False, capture_output=True, text=True)
     if status.returncode != 0:
         _started_by_us["flag"] = True
         atexit.register(_teardown)
@@ -349,7 +349,7 @@ def lab():
             signal.signal(signal.SIGTERM, _on_sigterm)
         n = os.environ.get("LAB_INITIATORS", "1")
         t0 = time.monotonic()
-        up = subprocess.run([sys.executable, LABCTL, "up", "--initiators", n], text=True)
+        up = subprocess.run([sys.executable, LABCTL, "up", "--initiators", n], text=True, check=False)
         if up.returncode != 0:
             _teardown()
             pytest.fail(f"lab/labctl up failed (rc {up.returncode})")

@@ -66,7 +66,7 @@ def rebuild(orig, suffix, dest, work):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--package", default="open-iscsi")
     ap.add_argument("--version", required=True, help="the version installed in the guests")
     ap.add_argument("--release", required=True)

@@ -137,7 +137,7 @@ def test_plan_old_flat_record_blocks_every_tpgt():
 def test_static_twins_reported():
     found = [d.Discovered(T1, "10.0.0.1", 3260, 1, "default")]
     nodes = [node(T1, "10.0.0.1", tpgt=-1)]
-    new, _ = d.plan_new_records(found, nodes)
+    new, _rest = d.plan_new_records(found, nodes)
     assert new == found  # iscsiadm -o new adds the tpgt 1 record next to the static one
     assert d.static_twins(new, nodes) == found
     assert d.static_twins(new, []) == []

@@ -112,9 +112,9 @@ def test_readiness_states():
     assert sp.readiness(None) == (["no session"], [])
     ok = sess(1, devices=[dev(0, None, type_=0x0C), dev(1, "sdb")])
     assert sp.readiness(ok) == ([], [])
-    hard, _ = sp.readiness(sess(1, devices=[dev(1, None)]))
+    hard, _soft = sp.readiness(sess(1, devices=[dev(1, None)]))
     assert "no block device" in hard[0]
-    hard, _ = sp.readiness(sess(1, target_state="ALLOCATED", devices=[]))
+    hard, _soft = sp.readiness(sess(1, target_state="ALLOCATED", devices=[]))
     assert "scan not finished" in hard[0]
     hard, soft = sp.readiness(sess(1, devices=[dev(1, "sdb", by_path=[])]))
     assert hard == [] and "by-path" in soft[0]
