@@ -92,7 +92,8 @@ def test_two_portals_give_two_sessions_with_devices_idempotent_check_mode_predic
     assert pred["changed"] is True and sysfs_sessions(lab) == {}
     assert [r["portal"] for r in pred["logged_in"]] == both
 
-    res = lab.module(HOST, "session", {"target": t["iqn"]})
+    # a generous wait: on a loaded 2-core machine udev may need well over the default 30 s for the by-path links
+    res = lab.module(HOST, "session", {"target": t["iqn"], "timeout": 180})
     assert res["changed"] is True and res["logged_in"] == pred["logged_in"], res
     live = sysfs_sessions(lab)
     assert sorted(v[2] for v in live.values()) == sorted(p["address"] for p in lab.data["portals"])
@@ -101,7 +102,7 @@ def test_two_portals_give_two_sessions_with_devices_idempotent_check_mode_predic
     # every LUN of the target, through both sessions, with /dev/sdX and by-path links that exist
     assert len(res["devices"]) == 2 * len(t["luns"])
     for dev in res["devices"]:
-        assert dev["by_path"], dev
+        assert dev["by_path"], (dev, res.get("warnings"))
         resolved = sh(lab, "readlink -f %s" % dev["by_path"][0]).stdout.strip()
         assert resolved == dev["device"]
         size = int(sh(lab, "blockdev --getsize64 %s" % dev["device"]).stdout)
@@ -198,7 +199,7 @@ def test_logout_refused_while_mounted(clean):
     portal = portals(lab)[0]
     t = tgt(lab, "open")
     make_records(lab, "open", [portal])
-    res = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal})
+    res = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal, "timeout": 180})
     dev = [d for d in res["devices"] if d["lun"] == 1][0]
     sh(lab, "mkfs.ext4 -q -F %s && mkdir -p %s && mount %s %s && echo hello > %s/file && sync"
        % (dev["by_path"][0], MNT, dev["by_path"][0], MNT, MNT))
@@ -215,8 +216,7 @@ def test_logout_refused_while_mounted(clean):
     assert out["changed"] is True and sysfs_sessions(lab) == {}
 
     # force: log out although mounted (the file system is then lost to I/O errors: unmounted lazily afterwards)
-    lab.module(HOST, "session", {"target": t["iqn"], "portal": portal})
-    dev = [d for d in lab.module(HOST, "session", {"target": t["iqn"], "portal": portal})["devices"]
+    dev = [d for d in lab.module(HOST, "session", {"target": t["iqn"], "portal": portal, "timeout": 180})["devices"]
            if d["lun"] == 1][0]
     sh(lab, "mount %s %s" % (dev["by_path"][0], MNT))
     forced = lab.module(HOST, "session", dict(args, force=True))
