@@ -88,7 +88,10 @@ integration: venv deps
 
 # Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
 # The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
-TEST_SUITES ?= units fuzz integration sanity lint lab-test molecule
+# `lab-test` (every tests/lab file in one lab, reboots and a root-on-iSCSI boot included), `fleet` and `role-test`
+# are not in the default list yet: each file passed in its author's own lab, but the whole set has not yet been
+# timed together against CI's 90 minutes.  Run them with `make lab-test` or `make test TEST_SUITES="... lab-test"`.
+TEST_SUITES ?= units fuzz integration sanity lint molecule
 test: deps venv
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	for t in $(TEST_SUITES); do \
