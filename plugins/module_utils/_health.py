@@ -40,6 +40,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 
 LOGGED_IN = "LOGGED_IN"
+NAME_BLOCKERS = ("missing", "invalid", "indented", "generate")
 CONN_UP = "up"
 DEVICE_RUNNING = "running"
 
@@ -332,7 +333,11 @@ def config_findings(initiatorname_text=None, iscsid_conf_text=None, records=None
     else:
         parsed = InitiatorNameFile.parse(initiatorname_text)
         for f in parsed.findings:
-            found.append(_finding(initiatorname_path, f.severity, f.code, f.message, f.line))
+            # Only what keeps iscsid from starting with this host's name is an error here: no usable name, a name
+            # line Debian's start-up check rejects, an invalid name, or GenerateName=yes (the check would replace
+            # the name at the restart, and the targets' ACLs would refuse the new one).
+            severity = "error" if f.code in NAME_BLOCKERS else "warning"
+            found.append(_finding(initiatorname_path, severity, f.code, f.message, f.line))
     if iscsid_conf_text is None:
         found.append(_finding(iscsid_conf_path, "warning", "missing",
                               "iscsid.conf is missing; iscsid and new records use built-in defaults"))

@@ -310,6 +310,15 @@ def test_config_errors_that_would_stop_iscsid():
     assert any("node.startup is set more than once" in m for m in msgs)
 
 
+def test_initiator_name_findings_that_do_not_stop_iscsid_are_warnings():
+    found = _health.config_findings(NAME_FILE + "some junk line\nInitiatorAlias=\n", "", [])
+    assert [(f["code"], f["severity"]) for f in found] == [("unknown_line", "warning"), ("alias_empty", "warning")]
+    found = _health.config_findings(NAME_FILE + "GenerateName=yes\n", "", [])
+    assert [(f["code"], f["severity"]) for f in found] == [("generate", "error")]
+    found = _health.config_findings("  InitiatorName=iqn.1993-08.org.debian:01:abcdef\n", "", [])
+    assert ("indented", "error") in [(f["code"], f["severity"]) for f in found]
+
+
 def test_config_secret_never_in_a_message():
     secret = "s3cr3t-" + "x" * 300
     found = _health.config_findings(NAME_FILE, "node.session.auth.password = %s\n" % secret, [

@@ -111,7 +111,8 @@ def test_config_error_fails_without_waiting(capsys, monkeypatch, tmp_path):
     assert time.monotonic() - t0 < 10
     assert res["_rc"] == 1 and res["wait"]["polls"] == 1
     assert res["problems"][0]["kind"] == "config"
-    assert "/etc/iscsi/initiatorname.iscsi line 1: 'InitiatorName=' has no value" in res["msg"]
+    assert "/etc/iscsi/initiatorname.iscsi: no InitiatorName= line with a value; iscsid will not start" in res["msg"]
+    assert sorted(f["code"] for f in res["config"]) == ["empty", "missing"]
 
 
 def test_wait_returns_as_soon_as_the_session_recovers(capsys, monkeypatch, tmp_path):
