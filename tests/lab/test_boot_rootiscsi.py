@@ -67,10 +67,13 @@ done
 echo "iscsid=$(systemctl is-active iscsid.service)"
 echo "iscsid_view=$(iscsiadm -m session -P 1 2>/dev/null | grep -m1 'iSCSI Connection State' | sed 's/.*: //')"
 echo "interface_note=$(cat /run/initramfs/open-iscsi.interface 2>/dev/null)"
-echo "network_file=$(networkctl status %s 2>/dev/null | sed -n 's/^ *Network File: //p')"
+links=/run/systemd/netif/links/$(cat /sys/class/net/%s/ifindex)
+echo "network_file=$(sed -n 's/^NETWORK_FILE=//p' $links 2>/dev/null)"
+echo "networkd_state=$(sed -n 's/^ADMIN_STATE=//p' $links 2>/dev/null)"
+echo "nic_addresses=$(ip -o -4 addr show dev %s | awk '{print $4}' | tr '\n' ' ')"
 echo "conn_errors=$(dmesg | grep -c 'conn error')"
 echo "io_errors=$(dmesg | grep -c 'I/O error')"
-''' % NIC
+''' % (NIC, NIC)
     out = sh(lab, script).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
