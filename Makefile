@@ -152,3 +152,39 @@ demo: deps venv tree
 
 clean:
 	rm -rf .build tests/output
+
+# molecule/role: the initiator role on the lab (check mode on the fresh VM changes nothing, converge, idempotence,
+# a --check --diff run with 0 changed, testinfra verify), once per Debian release in ROLE_TEST_RELEASES, with
+# the lab stopped after each release whatever happened.  Run from the real collection tree made by `tree`.
+ROLE_TEST_RELEASES ?= bookworm trixie
+.PHONY: role-test
+role-test: deps venv tree
+	@rc=0; state=$${LAB_STATE_DIR:-$(REPO)/.lab}; mkdir -p $(REPO)/.build; \
+	for r in $(ROLE_TEST_RELEASES); do \
+	  echo "==== molecule/role on $$r"; start=$$(date +%s); \
+	  if (cd $(COLL) && PATH="$(BIN):$$PATH" LAB_STATE_DIR=$$state LAB_RELEASE=$$r MOLECULE_NO_LOG=false \
+	      $(BIN)/molecule test -s role); then res=passed; else res=FAILED; rc=1; fi; \
+	  LAB_STATE_DIR=$$state $(LAB) down || true; \
+	  echo "molecule/role on $$r: $$res in $$(( $$(date +%s) - start )) s" | tee -a $(REPO)/.build/role-test.txt; \
+	done; \
+	exit $$rc
+
+# The built collection tarball (`ansible-galaxy collection build` of the tree made by `tree`) through
+# galaxy-importer, the import checks of Galaxy / Automation Hub (ansible-doc of every plugin and role, ansible-lint,
+# changelog, tags).  galaxy-importer lives in its own venv (requirements-galaxy.txt) so that its dependencies never
+# move the pinned dev tools.  Fails on any importer ERROR or WARNING line, not only on a failed import.
+GALAXY_VENV := $(REPO)/.build/galaxy-venv
+DIST := $(REPO)/.build/dist
+$(GALAXY_VENV)/.stamp: requirements-galaxy.txt | deps
+	$(PYTHON) -m venv $(GALAXY_VENV)
+	$(GALAXY_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-galaxy.txt
+	touch $@
+
+.PHONY: galaxy-check
+galaxy-check: venv tree $(GALAXY_VENV)/.stamp
+	@rm -rf $(DIST); mkdir -p $(DIST)
+	cd $(COLL) && $(BIN)/ansible-galaxy collection build --output-path $(DIST)
+	@cd $(DIST) && PATH="$(GALAXY_VENV)/bin:$$PATH" GALAXY_IMPORTER_CHECK_REQUIRED_TAGS=true \
+	  $(GALAXY_VENV)/bin/python -m galaxy_importer.main $$(ls openiscsi-initiator-*.tar.gz) 2>&1 | tee importer.log; \
+	if grep -E '^(WARNING|ERROR)' importer.log; then echo "galaxy-check: importer warnings or errors (above)"; exit 1; fi; \
+	grep -q '^Importer processing completed successfully' importer.log
