@@ -48,6 +48,8 @@ def sh(lab, cmd, check=True, timeout=300):
 def state(lab, target_iqn):
     """What the booted VM says: session state, mount source and whether it sits on the session, units, timing."""
     script = r'''
+# SSH answers before the boot is over (TCG): wait for systemd to finish starting (or give up).
+timeout 400 systemctl is-system-running --wait >/dev/null 2>&1
 t=%s
 s=""
 for d in /sys/class/iscsi_session/session*; do [ -e "$d" ] && [ "$(cat $d/targetname)" = "$t" ] && s=$d; done
