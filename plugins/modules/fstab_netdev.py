@@ -93,10 +93,11 @@ attributes:
   safe_file_operations:
     support: full
 notes:
-  - On systemd hosts (Debian's default) C(_netdev) makes the mount a remote one (C(remote-fs.target), ordered after
-    the network and the iSCSI login, unmounted before the network and iscsid stop). Debian's open-iscsi also orders
-    its logins before C(remote-fs-pre.target). A missing LUN without C(nofail) fails C(remote-fs.target) but does not
-    stop the boot; without C(_netdev) the mount is a local one and a missing LUN drops the boot into emergency mode.
+  - On systemd hosts (Debian's default) C(_netdev) makes the mount a remote one -- seen in the lab, the mount unit is
+    wanted by C(remote-fs.target) and ordered after C(network-online.target) and C(remote-fs-pre.target), before which
+    Debian's open-iscsi.service makes its logins. Without C(_netdev) the mount is a local one (C(local-fs.target));
+    per systemd's documentation (systemd.special(7)) a failed local mount sends the boot to emergency mode, a failed
+    remote one does not.
   - On sysvinit hosts the mounts are made by open-iscsi's C(activate-storage.sh) when C(HANDLE_NETDEV=1) (see
     M(openiscsi.initiator.service_defaults)).
 seealso:
