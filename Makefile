@@ -88,15 +88,17 @@ integration: venv deps
 
 # Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
 # The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
-# `lab-test` (every tests/lab file in one lab, reboots and a root-on-iSCSI boot included), `fleet` and `role-test`
-# are not in the default list yet: each file passed in its author's own lab, but the whole set has not yet been
-# timed together against CI's 90 minutes.  Run them with `make lab-test` or `make test TEST_SUITES="... lab-test"`.
-TEST_SUITES ?= units fuzz integration sanity lint molecule
+# `make test` runs the foundation's lab tests (TEST_LAB_TESTS: the lab itself, info, initiator_name) in one lab.
+# The other tests/lab files (node, iface, iscsid_config, discovery, session, and the reboot / root-on-iSCSI boot
+# tests), `fleet` and `role-test` each passed in their author's own lab but have not yet run together in one lab:
+# `make lab-test` runs them all (a reboot in test_boot_fstab left init1 unreachable in the one joint run so far).
+TEST_LAB_TESTS ?= tests/lab/test_lab.py tests/lab/test_info.py tests/lab/test_initiator_name.py
+TEST_SUITES ?= units fuzz integration sanity lint lab-test molecule
 test: deps venv
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	for t in $(TEST_SUITES); do \
 	  echo "==== $$t"; start=$$(date +%s); \
-	  if $(MAKE) --no-print-directory $$t; then r=passed; else r=FAILED; rc=1; fi; \
+	  if $(MAKE) --no-print-directory $$t LAB_TESTS="$(TEST_LAB_TESTS)"; then r=passed; else r=FAILED; rc=1; fi; \
 	  echo "suite $$t: $$r in $$(( $$(date +%s) - start )) s" >> .build/test-summary.txt; \
 	done; \
 	$(MAKE) --no-print-directory lab-down >/dev/null 2>&1 || true; \
