@@ -235,9 +235,6 @@ def test_wait_reacts_within_one_interval():
     """init2's path is cut (still, after the fault run).  A guest-side poller (10 ms) notes when its sessions are
     healthy again; session_check with wait (interval 0.2 s) polls meanwhile; then the path is restored.
     Reaction = the module's first healthy poll minus the poller's first healthy sample (both on the guest clock)."""
-    if fleet_session("init2")[0] == "LOGGED_IN":
-        labctl("cut", "init2")
-        wait_until(lambda: fleet_session("init2")[0] != "LOGGED_IN", 90, "init2 to notice the cut", 1)
     poller = (
         "import glob,time\n"
         "def ok():\n"
@@ -255,25 +252,34 @@ def test_wait_reacts_within_one_interval():
         "        open('/run/fleet-healthy-at','w').write('%.4f' % time.time()); break\n"
         "    time.sleep(0.01)\n"
     )
-    ssh("init2", "rm -f /run/fleet-healthy-at; cat > /run/fleet-poller.py <<'EOF'\n%sEOF\n"
-                 "systemd-run --unit=fleet-poller --collect /usr/bin/python3 /run/fleet-poller.py" % poller)
-    cmd = [shutil.which("ansible") or "ansible", "-i", INVENTORY, "init2", "-o", "-m",
-           "openiscsi.initiator.session_check", "-a", json.dumps({"wait": {"timeout": 240, "interval": 0.2}})]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
-    # Restore only once the module runs (its AnsiballZ payload directory exists) and has polled a few times.
-    wait_until(lambda: ssh("init2", "ls -d /tmp/ansible_*session_check_payload_* 2>/dev/null || true").strip(),
-               180, "session_check to start on init2")
-    time.sleep(2)
-    t_restore = time.time()
-    labctl("restore", "init2")
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out + err
-    result = json.loads(out.split("=>", 1)[1])
-    healthy_at = float(wait_until(lambda: ssh("init2", "cat /run/fleet-healthy-at 2>/dev/null || true").strip(), 30,
-                                  "the poller"))
+    for attempt, settle in enumerate((10, 25)):
+        if fleet_session("init2")[0] == "LOGGED_IN":
+            labctl("cut", "init2")
+            wait_until(lambda: fleet_session("init2")[0] != "LOGGED_IN", 90, "init2 to notice the cut", 1)
+        ssh("init2", "rm -f /run/fleet-healthy-at; cat > /run/fleet-poller.py <<'EOF'\n%sEOF\n"
+                     "systemd-run --unit=fleet-poller-%d --collect /usr/bin/python3 /run/fleet-poller.py"
+            % (poller, attempt))
+        cmd = [shutil.which("ansible") or "ansible", "-i", INVENTORY, "init2", "-o", "-m",
+               "openiscsi.initiator.session_check", "-a", json.dumps({"wait": {"timeout": 300, "interval": 0.2}})]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+        # Restore only once the module runs (its AnsiballZ payload directory exists) and has had time to import
+        # and poll (module start-up under TCG takes seconds).  If it still polled first after the recovery (its
+        # report says so), try once more with a longer delay.
+        wait_until(lambda: ssh("init2", "ls -d /tmp/ansible_*session_check_payload_* 2>/dev/null || true").strip(),
+                   240, "session_check to start on init2")
+        time.sleep(settle)
+        t_restore = float(ssh("init2", "date +%s.%N"))
+        labctl("restore", "init2")
+        out, err = proc.communicate(timeout=400)
+        assert proc.returncode == 0, out + err
+        result = json.loads(out.split("=>", 1)[1])
+        healthy_at = float(wait_until(lambda: ssh("init2", "cat /run/fleet-healthy-at 2>/dev/null || true").strip(),
+                                      30, "the poller"))
+        if result["wait"]["unhealthy_for"] is not None:
+            break
     reaction = result["wait"]["checked_at"] - healthy_at
-    figure("wait_reaction", {"interval_s": 0.2, "reaction_s": round(reaction, 3),
+    figure("wait_reaction", {"interval_s": 0.2, "reaction_s": round(reaction, 3), "attempt": attempt + 1,
                              "polls": result["wait"]["polls"], "unhealthy_for_s": result["wait"]["unhealthy_for"],
                              "recovery_after_restore_s": round(healthy_at - t_restore, 2)})
     assert result["healthy"] is True and result["wait"]["unhealthy_for"] is not None
