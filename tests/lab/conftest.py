@@ -285,11 +285,13 @@ for s in /sys/class/iscsi_session/session*; do
   sid=${s##*session}
   printf 'S %s %s %s\n' "$sid" "$(cat $s/targetname 2>/dev/null)" "$(cat $s/state 2>/dev/null)"
   for c in /sys/class/iscsi_connection/connection$sid:*; do
-    [ -d "$c" ] && printf 'C %s %s %s\n' "$(cat $c/state 2>/dev/null || echo unknown)" \
+    [ -d "$c" ] || continue
+    printf 'C %s %s %s\n' "$(cat $c/state 2>/dev/null || echo unknown)" \
       "$(cat $c/persistent_address 2>/dev/null)" "$(cat $c/persistent_port 2>/dev/null)"
   done
-  for b in $s/device/target*/*/block/*; do [ -e "$b" ] && printf 'B %s\n' "${b##*/}"; done
+  for b in $s/device/target*/*/block/*; do [ -e "$b" ] || continue; printf 'B %s\n' "${b##*/}"; done
 done
+exit 0
 '''
         out = self.ssh(host, script).stdout
         sessions = []
