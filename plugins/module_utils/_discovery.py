@@ -30,6 +30,7 @@ Pure Python, standard library only, no ansible import.
 from __future__ import annotations
 
 import collections
+import os
 import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
@@ -361,3 +362,98 @@ def error_message(rc, portal, stderr="", auth_given=False):
             msg += ". iscsiadm said: " + " | ".join(lines[-6:])
         return msg
     return describe(rc, stderr, context=context, discovery=True)
+
+
+# ----------------------------------------------------------------------------------------------- backends
+BACKENDS = ("iscsiadm", "python", "auto")
+TRANSPORT_MODULE = "iscsi_tcp"
+SOFTWARE_TRANSPORT = "tcp"
+
+
+def _has_module_line(path, name):
+    """Whether a modules.dep / modules.builtin file under a kernel's module dir lists *name* (``.../name.ko[.xz]:``)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                entry = line.split(":", 1)[0].strip()
+                base = entry.rsplit("/", 1)[-1]
+                if base.split(".ko", 1)[0].replace("-", "_") == name:
+                    return True
+    except OSError:
+        return False
+    return False
+
+
+def kernel_transport(root="/", release=None, name=TRANSPORT_MODULE):
+    """How the kernel's iSCSI TCP transport stands: ``loaded`` (``/sys/module/iscsi_tcp``, also for a built-in
+    driver), ``loadable`` (listed in ``/lib/modules/RELEASE/modules.dep`` or ``modules.builtin``) or ``missing``."""
+    if os.path.isdir(os.path.join(root, "sys/module", name)):
+        return "loaded"
+    if release:
+        for base in ("lib/modules", "usr/lib/modules"):
+            moddir = os.path.join(root, base, release)
+            for listing in ("modules.dep", "modules.builtin"):
+                if _has_module_line(os.path.join(moddir, listing), name):
+                    return "loadable"
+    return "missing"
+
+
+def choose_backend(requested, transport, iscsiadm_path):
+    """``(backend, reason)`` for the ``backend`` option: ``iscsiadm`` and ``python`` are taken as asked; ``auto``
+    picks iscsiadm when the kernel transport is loaded or loadable AND iscsiadm is installed, else python."""
+    if requested in ("iscsiadm", "python"):
+        return requested, "requested"
+    if requested != "auto":
+        raise InputError("backend", "must be one of %s, got %r" % (", ".join(BACKENDS), requested))
+    if not iscsiadm_path:
+        return "python", "auto: iscsiadm is not installed"
+    if transport in ("loaded", "loadable"):
+        return "iscsiadm", "auto: kernel module %s is %s" % (TRANSPORT_MODULE, transport)
+    return "python", "auto: kernel module %s is not available to this kernel" % TRANSPORT_MODULE
+
+
+def default_ifaces(iface_records):
+    """The ifaces iscsiadm binds discovered records to when no ``-I`` is given (``idbm_bind_ifaces_to_nodes``):
+    every iface record of the software transport (tcp) other than ``default``, or ``[default]`` when there is none."""
+    names = sorted(set(rec.get("name") for rec in iface_records
+                       if rec.get("name") and rec.get("name") != DEFAULT_IFACE
+                       and (rec.get("transport") or SOFTWARE_TRANSPORT) == SOFTWARE_TRANSPORT))
+    return names or [DEFAULT_IFACE]
+
+
+def auth_from_values(values):
+    """The discovery auth dict (method, username, password, username_in, password_in) stored in a discovery
+    record's (or iscsid.conf's) ``discovery.sendtargets.auth.*`` keys; empty values left out."""
+    out = {}
+    for field, key in AUTH_KEYS.items():
+        value = values.get(key)
+        if value in (None, "", "<empty>"):
+            continue
+        out[field] = value
+    out.setdefault("method", "None")
+    return out
+
+
+# What ``iscsiadm -m discoverydb -t st --discover -o new`` writes that ``iscsiadm -m node -o new`` does not: the
+# record remembers where it was discovered (idbm_add_node with a SendTargets discovery record), and the link from the
+# discovery portal's directory to the record is in send_targets/ instead of static/ (setup_disc_to_node_link).
+DISC_ADDRESS_KEY = "node.discovery_address"
+DISC_PORT_KEY = "node.discovery_port"
+DISC_TYPE_KEY = "node.discovery_type"
+
+
+def as_discovered_record(text, disc_address, disc_port):
+    """A node record made by ``iscsiadm -m node -o new`` (discovery_type static) turned into the record SendTargets
+    discovery at *disc_address*:*disc_port* writes: the three discovery keys set, in iscsiadm's order."""
+    kv = KVFile.parse(text)
+    if kv.get(DISC_TYPE_KEY) is None or kv.get(DISC_PORT_KEY) is None:
+        raise ValueError("the node record has no %s/%s line: not written by iscsiadm" % (DISC_TYPE_KEY, DISC_PORT_KEY))
+    kv.set(DISC_ADDRESS_KEY, disc_address, before=DISC_PORT_KEY + " ")
+    kv.set(DISC_PORT_KEY, str(int(disc_port)))
+    kv.set(DISC_TYPE_KEY, "send_targets")
+    return kv.render()
+
+
+def link_name(target, address, port, tpgt, iface):
+    """The name of the link from a discovery (or static/) directory to a node record: ``T,ADDR,PORT,TPGT,IFACE``."""
+    return "%s,%s,%d,%d,%s" % (target, address, int(port), int(tpgt), iface)

@@ -10,8 +10,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _nodedb
+from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_chap import ChapCredentials
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import (
     ISCSIError,
@@ -27,6 +32,8 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_text im
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address
 
 DISK_TYPES = (0x00, 0x0E)
+INITIATORNAME_PATH = '/etc/iscsi/initiatorname.iscsi'
+MASK = '********'
 
 
 def _deadline(total_timeout):
@@ -234,3 +241,106 @@ def run_request(request, initiator_name, luns=True, timeout=5.0, total_timeout=3
                        data_digest=request['data_digest'])
     result.update(base)
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Shared by the probe, session_check and discovery modules.
+
+def host_initiator_name(root='/'):
+    """The valid InitiatorName of ``/etc/iscsi/initiatorname.iscsi`` under *root*, or None."""
+    try:
+        with open(os.path.join(root, INITIATORNAME_PATH.lstrip('/'))) as handle:
+            return InitiatorNameFile.parse(handle.read()).valid_name
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def node_requests(root='/', target=None, portal_key=None, db=None):
+    """Requests for the node records under *root* (secrets read from the record files, kept in the requests only).
+
+    Returns ``(requests, db)``; ``db`` is the node DB root used (``/etc/iscsi`` or ``/var/lib/iscsi``).
+    """
+    if db is None:
+        db = _nodedb.find_db_root(root)
+    records = _nodedb.read_nodes(root, with_secrets=True, db=db)
+    return requests_from_nodes(records, target=target, portal_key=portal_key), db
+
+
+def secrets_of(requests):
+    """Every CHAP secret held by *requests*, as text (for scrubbing)."""
+    found = set()
+    for request in requests:
+        chap = request.get('chap')
+        if chap is not None:
+            for secret in (chap._password, chap._password_in):  # pylint: disable=protected-access
+                if secret:
+                    found.add(secret.decode('utf-8', 'replace'))
+    return found
+
+
+def scrub(results, secrets):
+    """Defence in depth: no secret may appear anywhere in *results* (JSON-able); masked if one does."""
+    text = json.dumps(results)
+    if not any(s and s in text for s in secrets):
+        return results
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(json.dumps(secret)[1:-1], MASK)
+    return json.loads(text)
+
+
+def run_requests(requests, initiator_name, luns=True, timeout=5.0, total_timeout=30.0, max_redirects=4,
+                 parallel=4):
+    """Probe every request (up to *parallel* at once); the results in request order, scrubbed of secrets."""
+    def one(request):
+        return run_request(request, initiator_name, luns=luns, timeout=timeout, total_timeout=total_timeout,
+                           max_redirects=max_redirects)
+
+    if len(requests) > 1 and parallel > 1:
+        with ThreadPoolExecutor(max_workers=min(parallel, len(requests))) as pool:
+            probes = list(pool.map(one, requests))
+    else:
+        probes = [one(request) for request in requests]
+    return scrub(probes, secrets_of(requests))
+
+
+def summarize(probes):
+    """Counts: total, reachable, authenticated, failed (not authenticated)."""
+    return {
+        'total': len(probes),
+        'reachable': sum(1 for p in probes if p['reachable']),
+        'authenticated': sum(1 for p in probes if p['authenticated']),
+        'failed': sum(1 for p in probes if not p['authenticated']),
+    }
+
+
+def describe_failure(result):
+    """One line for a failed probe: ``TARGET via PORTAL: message`` (no secret: the messages never hold one)."""
+    error = result.get('error') or {}
+    return '%s via %s: %s' % (result.get('target'), result.get('portal'), error.get('message') or 'login failed')
+
+
+def discovery_credentials(auth):
+    """ChapCredentials for a discovery session from a discovery auth dict (method, username, password,
+    username_in, password_in, as the discovery module and the ``discovery.sendtargets.auth.*`` keys have them);
+    None without CHAP.  Raises ValueError with a message that names no secret."""
+    return _credentials(dict(auth or {}), 'discovery auth')
+
+
+def discover_triples(address, port, initiator_name, auth=None, timeout=10.0, total_timeout=60.0):
+    """SendTargets at one portal: ``[(target, portal_text, tpgt)]`` with tpgt -1 where the target gave none.
+
+    *auth* as for :func:`discovery_credentials`.  Raises ISCSIError (clear messages, no secrets) or ValueError.
+    """
+    chap = discovery_credentials(auth)
+    targets = discover(address, int(port), initiator_name=initiator_name, chap=chap, timeout=timeout,
+                       total_timeout=total_timeout)
+    out = []
+    for target in targets:
+        for portal in target['portals']:
+            tpgt = portal.get('tpgt')
+            triple = (target['name'], format_portal(portal['address'], int(portal['port'])),
+                      -1 if tpgt is None else int(tpgt))
+            if triple not in out:
+                out.append(triple)
+    return out

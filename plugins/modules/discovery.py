@@ -73,10 +73,30 @@ options:
     default: true
   backend:
     description:
-      - How discovery is done. V(iscsiadm) uses open-iscsi's C(iscsiadm) (needs the kernel's C(iscsi_tcp) module).
+      - How the portals are asked (the SendTargets exchange itself). RV(backend) says which one was used.
+      - V(iscsiadm) runs open-iscsi's C(iscsiadm -m discoverydb ... --discover -o new); it needs the kernel's
+        C(iscsi_tcp) module. This is the default, open-iscsi's own behaviour.
+      - V(python) asks the portals with the collection's pure-Python iSCSI initiator (Python standard library, no
+        kernel transport, no iscsid), for hosts where iscsiadm cannot discover (no C(iscsi_tcp) in the kernel,
+        containers, CI). It logs in to each portal with discovery CHAP (also mutual) from O(auth), or when O(auth)
+        is omitted from the portal's discovery record, sends C(SendTargets=All) and logs out. The missing records
+        are then created with C(iscsiadm -m node -o new) and given what SendTargets discovery writes into a record
+        (C(node.discovery_address), C(node.discovery_port), C(node.discovery_type = send_targets) and the link in
+        the portal's C(send_targets) directory), so they are the records the V(iscsiadm) backend creates and
+        C(iscsiadm -m discoverydb -p PORTAL -o delete) removes them alike. The host's initiator name is read
+        from C(/etc/iscsi/initiatorname.iscsi). In check mode it asks the portals with the new O(auth) without
+        storing it, so the targets are known there too.
+      - V(auto) uses V(iscsiadm) when the kernel's C(iscsi_tcp) module is loaded or can be loaded (listed in
+        C(/lib/modules/RELEASE/modules.dep) or C(modules.builtin)) and iscsiadm is installed, else V(python).
     type: str
-    choices: [iscsiadm]
+    choices: [iscsiadm, python, auto]
     default: iscsiadm
+  timeout:
+    description:
+      - With the V(python) backend, seconds each network operation may take (connect, each answer); a portal may
+        take at most four times as long in all.
+    type: float
+    default: 10
 extends_documentation_fragment:
   - openiscsi.initiator.attributes
   - openiscsi.initiator.attributes.FILES
@@ -87,8 +107,9 @@ attributes:
       - Discovery runs with C(-o nonpersistent), which writes neither node nor discovery records, and RV(created)
         lists exactly the records the real run creates.
       - When O(auth) would change a portal's stored credentials, iscsiadm cannot log in to that portal with the new
-        credentials without writing them; its targets are then reported as unknown (a warning says so) while
-        V(changed) is still predicted.
+        credentials without writing them; with the V(iscsiadm) backend its targets are then reported as unknown (a
+        warning says so) while V(changed) is still predicted. The V(python) backend uses the new credentials
+        directly and knows the targets.
   diff_mode:
     support: full
   idempotent:
@@ -96,7 +117,9 @@ attributes:
   safe_file_operations:
     support: full
 notes:
-  - Discovery needs the kernel's C(iscsi_tcp) module (C(modprobe iscsi_tcp)); node records do not.
+  - Discovery with the V(iscsiadm) backend needs the kernel's C(iscsi_tcp) module (C(modprobe iscsi_tcp)); node
+    records and the V(python) backend do not. Both backends still use C(iscsiadm) to write the node DB, so
+    open-iscsi must be installed.
   - A static record made without discovery has portal group V(-1); C(-o new) adds the discovered portal group next
     to it (a warning names such pairs).
 seealso:
@@ -130,6 +153,26 @@ EXAMPLES = r"""
     portals: [192.0.2.10]
     create_nodes: false
   register: offered
+
+- name: Discovery where the kernel has no iSCSI transport (container, CI), mutual CHAP, pure-Python initiator
+  openiscsi.initiator.discovery:
+    portals: [192.0.2.10]
+    backend: python
+    auth:
+      username: discovery-user
+      password: "{{ vault_discovery_secret }}"
+      username_in: array-user
+      password_in: "{{ vault_array_secret }}"
+
+- name: Let the module pick (iscsiadm when iscsi_tcp can be loaded, else the pure-Python initiator)
+  openiscsi.initiator.discovery:
+    portals: [192.0.2.10]
+    backend: auto
+  register: found
+
+- name: Say which backend was used
+  ansible.builtin.debug:
+    msg: "{{ found.backend }} ({{ found.backend_reason }})"
 """
 
 RETURN = r"""
@@ -162,6 +205,16 @@ created:
   type: list
   elements: dict
   sample: []
+backend:
+  description: The backend that asked the portals, V(iscsiadm) or V(python) (what V(auto) chose).
+  returned: success
+  type: str
+  sample: python
+backend_reason:
+  description: Why that backend, e.g. V(requested) or V(auto: kernel module iscsi_tcp is not available to this kernel).
+  returned: success
+  type: str
+  sample: "auto: kernel module iscsi_tcp is loaded"
 portals:
   description:
     - Per portal asked, C(portal), whether its discovery record was (or would be) C(record_created), whether its
@@ -182,7 +235,13 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils import _discov
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _nodedb
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
-from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import Iscsiadm, IscsiadmError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import ISCSIError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_probe import (
+    INITIATORNAME_PATH,
+    discover_triples,
+    host_initiator_name,
+)
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import DbLock, Iscsiadm, IscsiadmError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import parse_portal
 
@@ -190,9 +249,35 @@ ST_MODE = 0o600
 ROOT = "/"  # the managed system; unit tests point it at a fixture tree
 ISCSID_CONF = "/etc/iscsi/iscsid.conf"
 BUILTIN_IFACES = ("default", "iser")
-# Other backends register here: name -> function(portals, auth) -> [(target, portal_text, tpgt)] (see
-# _discovery.DiscoverFunction).  Their records are created with `iscsiadm -m node -o new`, one per iface.
-DISCOVER_FUNCTIONS = {}
+# Other backends register here: name -> function(portals, auth, **context) -> [(target, portal_text, tpgt)] (see
+# _discovery.DiscoverFunction; context: initiator_name, timeout).  Their records are created with
+# `iscsiadm -m node -o new`, one per iface, then made what SendTargets discovery writes (as_discovered_records).
+
+
+def discover_python(portals, auth, initiator_name=None, timeout=10.0):
+    """The python backend: SendTargets with the pure-Python initiator at each (address, port)."""
+    triples = []
+    for address, port in portals:
+        text = disc.portal_text(address, port)
+        try:
+            found = discover_triples(address, port, initiator_name, auth, timeout=timeout, total_timeout=4 * timeout)
+        except ValueError as exc:
+            raise DiscoveryFailed("discovery at %s: %s" % (text, exc))
+        except ISCSIError as exc:
+            msg = "discovery at %s (python backend): %s" % (text, exc.message)
+            if exc.kind == "authentication" or getattr(exc, "status", None) in ("0201", "0202"):
+                msg += (". Check the discovery CHAP credentials: auth.username/auth.password (and auth.username_in/"
+                        "auth.password_in for mutual CHAP)")
+                if not auth or auth.get("method") != "CHAP":
+                    msg += "; no discovery CHAP was used: the portal probably requires it"
+            raise DiscoveryFailed(msg)
+        for triple in found:
+            if triple not in triples:
+                triples.append(triple)
+    return triples
+
+
+DISCOVER_FUNCTIONS = {"python": discover_python}
 
 
 def under(path):
@@ -229,8 +314,10 @@ def validate(params, known_ifaces):
                                  % (name, ", ".join(sorted(set(known_ifaces) | set(BUILTIN_IFACES)))))
             if name not in ifaces:
                 ifaces.append(name)
-    if params.get("backend") not in ("iscsiadm",) and params.get("backend") not in DISCOVER_FUNCTIONS:
+    if params.get("backend") not in disc.BACKENDS and params.get("backend") not in DISCOVER_FUNCTIONS:
         raise InputError("backend", "unknown backend %r" % (params.get("backend"),))
+    if params.get("timeout") is not None and not params["timeout"] > 0:
+        raise InputError("timeout", "must be a positive number of seconds, got %r" % (params["timeout"],))
     return portals, auth, ifaces
 
 
@@ -282,6 +369,44 @@ class DiscoveryFailed(Exception):
     pass
 
 
+def pick_backend(module, requested):
+    """``(backend, reason)``: ``auto`` resolved by the kernel transport and iscsiadm's presence."""
+    if requested != "auto":
+        return requested, "requested"
+    if os.path.realpath(ROOT) == "/":
+        adm_path = module.get_bin_path("iscsiadm")
+    else:
+        adm_path = next((p for p in ("/usr/sbin/iscsiadm", "/sbin/iscsiadm") if os.path.exists(under(p))), None)
+    return disc.choose_backend("auto", disc.kernel_transport(ROOT, os.uname().release), adm_path)
+
+
+def as_discovered_records(module, db, records, found_at):
+    """Give records made with ``-m node -o new`` what SendTargets discovery writes: the discovery keys and the link
+    from the discovery portal's directory (instead of static/).  *found_at* maps a record to the portal that found
+    it first (as iscsiadm, which adds a record only at the first portal that offers it)."""
+    with DbLock(ROOT):
+        for rec in records:
+            portal = found_at[rec]
+            path = under(_nodedb.record_path(db, rec.target, rec.address, rec.port, rec.tpgt, rec.iface))
+            text = read_text(path)
+            if text is None:
+                _fail(module, "the node record %s is not there after iscsiadm created it" % path, changed=True)
+            try:
+                write_atomic(module, path, disc.as_discovered_record(text, portal.address, portal.port))
+            except ValueError as exc:
+                _fail(module, "%s: %s" % (path, exc), changed=True)
+            if rec.tpgt == -1:
+                continue  # iscsiadm links no record without a portal group tag
+            name = disc.link_name(rec.target, rec.address.strip("[]"), rec.port, rec.tpgt, rec.iface)
+            static = under(os.path.join(db, "static", name))
+            if os.path.islink(static):
+                os.unlink(static)
+            node_dir = os.path.join(db, "nodes", rec.target, _nodedb.portal_dirname(rec.address, rec.port, rec.tpgt))
+            link = under(os.path.join(_nodedb.send_targets_dir(db, portal.address, portal.port), name))
+            if not os.path.lexists(link):
+                os.symlink(node_dir, link)
+
+
 def run_module():
     module = AnsibleModule(
         argument_spec=dict(
@@ -295,7 +420,8 @@ def run_module():
             )),
             iface=dict(type="list", elements="str", aliases=["ifaces"]),
             create_nodes=dict(type="bool", default=True),
-            backend=dict(type="str", default="iscsiadm", choices=["iscsiadm"]),
+            backend=dict(type="str", default="iscsiadm", choices=["iscsiadm", "python", "auto"]),
+            timeout=dict(type="float", default=10.0),
         ),
         supports_check_mode=True,
     )
@@ -306,6 +432,15 @@ def run_module():
         portals, auth, ifaces = validate(params, known_ifaces)
     except InputError as exc:
         _fail(module, str(exc))
+    backend, backend_reason = pick_backend(module, params["backend"])
+    context = {}
+    if backend == "python":
+        context = {"initiator_name": host_initiator_name(ROOT), "timeout": params["timeout"]}
+        if not context["initiator_name"]:
+            _fail(module, "backend: python needs the host's initiator name and %s holds no valid InitiatorName; "
+                          "configure it first (openiscsi.initiator.initiator_name)" % INITIATORNAME_PATH)
+        if ifaces is None:
+            ifaces = disc.default_ifaces(_nodedb.read_ifaces(ROOT, db=db))
 
     adm = Iscsiadm(module)
     for field in disc.SECRET_FIELDS:
@@ -348,16 +483,19 @@ def run_module():
 
     # ---- discover
     discovered = []
+    found_at = {}
     for item in items:
-        if module.check_mode and item.changes:
+        if module.check_mode and item.changes and backend not in DISCOVER_FUNCTIONS:
             item.targets_known = False
             warnings.append("check mode: the targets of %s are unknown until its new discovery credentials are "
                             "stored (iscsiadm reads them only from the discovery record)" % item.text)
             continue
         persist = params["create_nodes"] and not module.check_mode
         try:
-            if params["backend"] in DISCOVER_FUNCTIONS:
-                triples = DISCOVER_FUNCTIONS[params["backend"]]([(item.portal.address, item.portal.port)], auth)
+            if backend in DISCOVER_FUNCTIONS:
+                # the credentials asked for, else those of the portal's discovery record (as iscsiadm uses them)
+                use = auth if auth is not None else disc.auth_from_values(item.values(defaults or {}))
+                triples = DISCOVER_FUNCTIONS[backend]([(item.portal.address, item.portal.port)], use, **context)
                 item.records = disc.records_from_triples(triples, ifaces)
                 note = None
             else:
@@ -367,6 +505,8 @@ def run_module():
                                                                           for i in items))
         if note:
             warnings.append(note)
+        for rec in item.records:
+            found_at.setdefault(rec, item.portal)
         discovered.extend(item.records)
     discovered = disc.unique(discovered)
 
@@ -379,12 +519,16 @@ def run_module():
     created = []
     if params["create_nodes"]:
         if not module.check_mode:
-            if params["backend"] in DISCOVER_FUNCTIONS:
+            if backend in DISCOVER_FUNCTIONS:
                 for rec in new:
                     try:
                         adm.node_new(rec.target, disc.portal_text(rec.address, rec.port), rec.iface, rec.tpgt)
                     except IscsiadmError as exc:
                         _fail(module, exc.message, changed=True)
+                try:
+                    as_discovered_records(module, db, new, found_at)
+                except OSError as exc:
+                    _fail(module, "making the new records discovered records: %s" % exc, changed=True)
             # what really appeared, from the DB itself
             after_keys, _flat = disc.existing_keys(_nodedb.read_nodes(ROOT, db=db))
             before_keys, _flat = disc.existing_keys(before_nodes)
@@ -425,6 +569,8 @@ def run_module():
 
     result = dict(
         changed=changed,
+        backend=backend,
+        backend_reason=backend_reason,
         targets=disc.node_entries(discovered),
         created=disc.node_entries(created),
         portals=portals_out,

@@ -330,35 +330,22 @@ probes:
       sample: 3.2
 """
 
-import json
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _nodedb
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_probe import (
+    INITIATORNAME_PATH,
+    host_initiator_name,
+    node_requests,
     request_from_entry,
-    requests_from_nodes,
-    run_request,
+    run_requests,
+    summarize,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import parse_portal
 
 ROOT = '/'
-INITIATORNAME_PATH = '/etc/iscsi/initiatorname.iscsi'
 DIGESTS = ['None', 'CRC32C', 'CRC32C,None', 'None,CRC32C']
-MASK = '********'
-
-
-def host_initiator_name(root):
-    try:
-        with open(os.path.join(root, INITIATORNAME_PATH.lstrip('/'))) as handle:
-            return InitiatorNameFile.parse(handle.read()).valid_name
-    except (OSError, UnicodeDecodeError):
-        return None
 
 
 def build_requests(params, root):
@@ -376,31 +363,7 @@ def build_requests(params, root):
         return requests, None
     target = normalize_name(params['target'], 'target') if params['target'] else None
     portal_key = parse_portal(params['portal'], 'portal').key() if params['portal'] else None
-    db = _nodedb.find_db_root(root)
-    records = _nodedb.read_nodes(root, with_secrets=True, db=db)
-    return requests_from_nodes(records, target=target, portal_key=portal_key), db
-
-
-def _secrets_of(requests):
-    found = set()
-    for request in requests:
-        chap = request.get('chap')
-        if chap is not None:
-            for secret in (chap._password, chap._password_in):
-                if secret:
-                    found.add(secret.decode('utf-8', 'replace'))
-    return found
-
-
-def scrub(results, secrets):
-    """Defence in depth: no secret may appear anywhere in the results."""
-    text = json.dumps(results)
-    if not any(s and s in text for s in secrets):
-        return results
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(json.dumps(secret)[1:-1], MASK)
-    return json.loads(text)
+    return node_requests(root, target=target, portal_key=portal_key)
 
 
 def run_module():
@@ -455,22 +418,10 @@ def run_module():
     except InputError as exc:
         module.fail_json(msg=str(exc))
 
-    def one(request):
-        return run_request(request, initiator_name, luns=params['luns'], timeout=params['timeout'],
-                           total_timeout=params['total_timeout'], max_redirects=params['max_redirects'])
-
-    if len(requests) > 1 and params['parallel'] > 1:
-        with ThreadPoolExecutor(max_workers=min(params['parallel'], len(requests))) as pool:
-            probes = list(pool.map(one, requests))
-    else:
-        probes = [one(request) for request in requests]
-    probes = scrub(probes, _secrets_of(requests))
-    summary = {
-        'total': len(probes),
-        'reachable': sum(1 for p in probes if p['reachable']),
-        'authenticated': sum(1 for p in probes if p['authenticated']),
-        'failed': sum(1 for p in probes if not p['authenticated']),
-    }
+    probes = run_requests(requests, initiator_name, luns=params['luns'], timeout=params['timeout'],
+                          total_timeout=params['total_timeout'], max_redirects=params['max_redirects'],
+                          parallel=params['parallel'])
+    summary = summarize(probes)
     result = dict(changed=False, initiator_name=initiator_name, source='targets' if params['targets'] else 'node_db',
                   node_db=db, summary=summary, probes=probes)
     if params['fail_on_error'] and summary['failed']:

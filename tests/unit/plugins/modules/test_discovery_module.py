@@ -279,7 +279,7 @@ def test_password_change_is_detected_and_method_none_clears(capsys, env):
     ({"portals": ["10.0.0.1"], "iface": ["nosuch"]}, "iface[0]: iface 'nosuch' does not exist"),
     ({"portals": ["10.0.0.1"], "iface": ["../x"]}, "iface[0]"),
     ({"portals": ["10.0.0.1"], "auth": {"method": "LDAP"}}, "auth"),
-    ({"portals": ["10.0.0.1"], "backend": "python"}, "backend"),
+    ({"portals": ["10.0.0.1"], "backend": "kernel"}, "backend"),
     ({"portals": ["10.0.0.1"], "create_nodes": "maybe"}, "create_nodes"),
 ])
 def test_bad_input_changes_nothing(capsys, env, args, needle):

@@ -62,7 +62,7 @@ def run(capsys, monkeypatch, root, args, stub=None):
         result.update({'target': request['target'], 'portal': request['portal'], 'tpgt': request.get('tpgt'),
                        'ifaces': request['ifaces'], 'source': request['source']})
         return result
-    monkeypatch.setattr(probe, 'run_request', fake)
+    monkeypatch.setattr(IP, 'run_request', fake)
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
             probe.main()
