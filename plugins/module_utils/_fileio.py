@@ -137,3 +137,15 @@ def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False)
         if tmp_path is not None and os.path.exists(tmp_path):
             os.unlink(tmp_path)
     return backup_file
+
+
+def file_diff(path, before, after, mask=None):
+    """The ``diff`` entry of one file: ``before``/``after`` texts (``None`` = the file does not exist) with headers
+    naming the path, ``(absent)`` on the side where it does not exist.  ``mask(text)`` hides secrets on both sides."""
+    show = mask or (lambda text: text)
+    return dict(
+        before=show(before or ""),
+        after=show(after or ""),
+        before_header=path if before is not None else "%s (absent)" % path,
+        after_header=path if after is not None else "%s (absent)" % path,
+    )

@@ -186,7 +186,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._boot_plan import NETDEV, NOFAIL, plan_fstab
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
@@ -313,8 +313,7 @@ def run_module():
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff:
-        result["diff"] = dict(before=_safe(old_text), after=_safe(new_text), before_header=fstab_path,
-                              after_header=fstab_path)
+        result["diff"] = file_diff(fstab_path, old_text, new_text, mask=_safe)
     module.exit_json(**result)
 
 

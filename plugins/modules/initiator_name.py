@@ -213,7 +213,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import (
     KEEP,
     InitiatorNameFile,
@@ -412,12 +412,7 @@ def run_module():
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff:
-        result["diff"] = dict(
-            before=_safe(old_text or ""),
-            after=_safe(new_text),
-            before_header=path if old_text is not None else "%s (absent)" % path,
-            after_header=path,
-        )
+        result["diff"] = file_diff(path, old_text, new_text, mask=_safe)
     module.exit_json(**result)
 
 

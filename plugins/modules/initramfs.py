@@ -249,7 +249,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _initramfs_plan as P
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import root_usr_on_iscsi
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import ShFile
@@ -647,17 +647,11 @@ def run_module():
     if module._diff:
         diffs = []
         if conf_changed:
-            diffs.append(dict(before=P.mask_secrets(old_conf or ""), after=P.mask_secrets(new_conf or ""),
-                              before_header=conf_path if old_conf is not None else "%s (absent)" % conf_path,
-                              after_header=conf_path if new_conf is not None else "%s (absent)" % conf_path))
+            diffs.append(file_diff(conf_path, old_conf, new_conf, mask=P.mask_secrets))
         if optout_changed:
-            diffs.append(dict(before=old_optout or "", after=new_optout or "",
-                              before_header=optout_path if old_optout is not None else "%s (absent)" % optout_path,
-                              after_header=optout_path if new_optout is not None else "%s (absent)" % optout_path))
+            diffs.append(file_diff(optout_path, old_optout, new_optout))
         for rel, (old, text) in sorted(current_writes.items()):
-            full = under(root, rel)
-            diffs.append(dict(before=old or "", after=text,
-                              before_header=full if old is not None else "%s (absent)" % full, after_header=full))
+            diffs.append(file_diff(under(root, rel), old, text))
         result["diff"] = diffs
     module.exit_json(**result)
 

@@ -189,7 +189,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     RESTART_KEYS,
     SECRET_KEYS,
@@ -320,12 +320,7 @@ def run_module():
         module.warn("node.* and discovery.* settings in iscsid.conf apply to records created from now on; existing "
                     "records keep their values (change them with openiscsi.initiator.node)")
     if module._diff:
-        result["diff"] = dict(
-            before=mask_text(old_text or ""),
-            after=mask_text(new_text),
-            before_header=path if old_text is not None else "%s (absent)" % path,
-            after_header=path,
-        )
+        result["diff"] = file_diff(path, old_text, new_text, mask=mask_text)
     module.exit_json(**result)
 
 

@@ -116,7 +116,7 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import escape
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import ShFile
@@ -221,9 +221,7 @@ def run_module():
     if backup_file:
         result["backup_file"] = backup_file
     if module._diff:
-        result["diff"] = dict(before=old_text or "", after=new_text,
-                              before_header=path if old_text is not None else "%s (absent)" % path,
-                              after_header=path)
+        result["diff"] = file_diff(path, old_text, new_text)
     module.exit_json(**result)
 
 

@@ -324,6 +324,44 @@ exit 0
             time.sleep(interval)
 
 
+def pytest_collection_modifyitems(session, config, items):  # pylint: disable=unused-argument
+    """Reboot tests (test_boot_*.py) run last, so that a boot that goes wrong cannot take the others down with it."""
+    items.sort(key=lambda item: os.path.basename(str(item.fspath)).startswith("test_boot_"))
+
+
+def _answers(lab_obj, host) -> bool:
+    try:
+        res = lab_obj.ssh(host, "true", check=False, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
+    return res.returncode == 0
+
+
+@pytest.fixture(autouse=True)
+def _hosts_still_answer(request):
+    """After each lab test every initiator must still answer SSH.  One that does not is reset over QMP (and waited
+    for) so that the next tests find a working VM, and the test that left it so gets an error naming the host."""
+    yield
+    if "lab" not in request.fixturenames:
+        return
+    lab_obj = request.getfixturevalue("lab")
+    dead = []
+    for host in lab_obj.initiators:
+        if _answers(lab_obj, host):
+            continue
+        sys.path.insert(0, os.path.join(REPO, "lab"))
+        import rootiscsi  # pylint: disable=import-outside-toplevel
+        rootiscsi._drop_control_master(lab_obj._ctl, host)  # pylint: disable=protected-access
+        if _answers(lab_obj, host):
+            continue
+        dead.append(host)
+        rootiscsi.qmp(lab_obj._ctl, host, "system_reset")
+        rootiscsi.wait_boot(lab_obj._ctl, host, None, 400)
+    if dead:
+        pytest.fail("%s stopped answering SSH after this test (reset over QMP so the next tests can run)"
+                    % ", ".join(dead))
+
+
 _started_by_us = {"flag": False, "done": False}
 
 
