@@ -14,6 +14,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
     read_bytes,
     read_text,
     to_bytes_preserving,
@@ -148,3 +149,14 @@ def test_missing_directory_fails_cleanly(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["failed"] is True
     assert "directory %s does not exist" % (tmp_path / "missing") in result["msg"]
+
+
+def test_file_diff_names_an_absent_side_and_masks_both():
+    mask = lambda text: text.replace("s3cret", "********")  # noqa: E731
+    created = file_diff("/etc/x", None, "a=s3cret\n", mask=mask)
+    assert created == {"before": "", "after": "a=********\n", "before_header": "/etc/x (absent)", "after_header": "/etc/x"}
+    removed = file_diff("/etc/x", "b=s3cret\n", None, mask=mask)
+    assert removed["before"] == "b=********\n" and removed["after"] == ""
+    assert removed["before_header"] == "/etc/x" and removed["after_header"] == "/etc/x (absent)"
+    plain = file_diff("/etc/y", "1\n", "2\n")
+    assert (plain["before"], plain["after"], plain["before_header"]) == ("1\n", "2\n", "/etc/y")
