@@ -373,11 +373,8 @@ def pick_backend(module, requested):
     """``(backend, reason)``: ``auto`` resolved by the kernel transport and iscsiadm's presence."""
     if requested != "auto":
         return requested, "requested"
-    if os.path.realpath(ROOT) == "/":
-        adm_path = module.get_bin_path("iscsiadm")
-    else:
-        adm_path = next((p for p in ("/usr/sbin/iscsiadm", "/sbin/iscsiadm") if os.path.exists(under(p))), None)
-    return disc.choose_backend("auto", disc.kernel_transport(ROOT, os.uname().release), adm_path)
+    return disc.choose_backend("auto", disc.kernel_transport(ROOT, os.uname().release),
+                               module.get_bin_path("iscsiadm"))
 
 
 def as_discovered_records(module, db, records, found_at):

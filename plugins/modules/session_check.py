@@ -21,6 +21,11 @@ description:
     last report. A recovered session is seen within one O(wait.interval).
   - With O(check_config) it also checks that the host's iSCSI configuration parses and validates (the initiator name
     file, C(iscsid.conf), every node record), so that a restarted iscsid would start and log in again.
+  - With O(probe) it also logs in to the target of every node record (or of the records O(probe_targets) and
+    O(probe_portals) select) with the collection's pure-Python iSCSI initiator, in a separate session with its own
+    random ISID, using the CHAP settings stored in the record; lists the LUNs (C(REPORT LUNS), C(READ CAPACITY))
+    and logs out. The result per portal (reachable, authenticated, LUNs and sizes, or the error) is in RV(probes);
+    a portal that refuses the login makes the host unhealthy. The kernel's sessions are not touched.
   - Never changes anything. It runs no command at all, in particular no C(iscsiadm) (on Debian
     C(iscsiadm -m session) socket-activates iscsid) and does not talk to iscsid, so it is safe while iscsid
     restarts or is stopped.
@@ -76,6 +81,33 @@ options:
         and validate. Errors make the host unhealthy; warnings are returned in RV(config).
     type: bool
     default: false
+  probe:
+    description:
+      - Also log in to the targets of the node records with the pure-Python initiator (see the description) and
+        report the result per target portal in RV(probes). Every probe that does not log in makes the host unhealthy.
+      - The CHAP secrets are read from the node record files (C(node.session.auth.*)) only to answer the target's
+        challenge; they are never returned, logged or put in a message.
+      - The probes run once, after the session check (and its O(wait)); they are not repeated while waiting.
+      - Needs the host's initiator name in C(/etc/iscsi/initiatorname.iscsi); neither iscsid nor the kernel's
+        C(iscsi_tcp) module is needed.
+    type: bool
+    default: false
+  probe_targets:
+    description: With O(probe), probe only the records of these targets.
+    type: list
+    elements: str
+  probe_portals:
+    description:
+      - With O(probe), probe only the records of these portals, each C(host[:port]) (IPv6 in brackets, port 3260 by
+        default).
+    type: list
+    elements: str
+  probe_timeout:
+    description:
+      - With O(probe), seconds each network operation of a probe may take (connect, each answer); one probe takes at
+        most six times as long in all. Up to four portals are probed at once.
+    type: float
+    default: 5
 extends_documentation_fragment:
   - openiscsi.initiator.attributes
   - openiscsi.initiator.attributes.INFO_MODULE
@@ -116,6 +148,24 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ iscsi_health.problems | map(attribute='message') | list }}"
   when: not iscsi_health.healthy
+
+- name: Before an upgrade - sessions healthy AND every record's target still accepts its stored CHAP credentials
+  openiscsi.initiator.session_check:
+    probe: true
+    probe_timeout: 3
+  register: iscsi_preflight
+
+- name: Probe only the database target's records, report without failing
+  openiscsi.initiator.session_check:
+    probe: true
+    probe_targets: [iqn.2025-01.com.example:db]
+    fail_on_unhealthy: false
+  register: db_probe
+
+- name: Show the LUN sizes each portal reported
+  ansible.builtin.debug:
+    msg: "{{ item.portal }}: {{ item.luns | map(attribute='size_bytes', default=0) | list }}"
+  loop: "{{ db_probe.probes }}"
 """
 
 RETURN = r"""
@@ -198,7 +248,7 @@ sessions:
       elements: str
       sample: []
 problems:
-  description: Every problem, each with C(kind) (V(session), V(missing_session), V(paths), V(config)), C(sid),
+  description: Every problem, each with C(kind) (V(session), V(missing_session), V(paths), V(config), V(probe)), C(sid),
     C(target), C(portal), C(iface) and C(message).
   returned: always
   type: list
@@ -217,6 +267,64 @@ config:
   returned: when O(check_config=true)
   type: list
   elements: dict
+probes:
+  description:
+    - With O(probe), one entry per target portal probed (node records of several ifaces merge), as
+      M(openiscsi.initiator.probe) returns them.
+  returned: when O(probe=true)
+  type: list
+  elements: dict
+  contains:
+    target:
+      description: Target name.
+      type: str
+      sample: iqn.2025-01.com.example:db
+    portal:
+      description: C(address:port), IPv6 in brackets.
+      type: str
+      sample: 192.0.2.10:3260
+    tpgt:
+      description: Portal group tag of the node record.
+      type: int
+      sample: 1
+    ifaces:
+      description: The ifaces of the node records probed together.
+      type: list
+      elements: str
+      sample: [default]
+    reachable:
+      description: Whether the portal answered at the iSCSI level.
+      type: bool
+      sample: true
+    authenticated:
+      description: Whether the login (authentication and authorization) succeeded.
+      type: bool
+      sample: true
+    auth_method:
+      description: V(CHAP) or V(None) as negotiated.
+      type: str
+      sample: CHAP
+    mutual_chap:
+      description: Whether the target proved its identity too.
+      type: bool
+      sample: false
+    luns:
+      description: The LUNs with C(lun), C(device_type), C(vendor), C(product) and, for disks, C(size_bytes),
+        C(block_size), C(blocks).
+      type: list
+      elements: dict
+    error:
+      description: Why the probe failed (C(message), C(kind), C(retryable), C(status) for login errors), V(null) on
+        success.
+      type: dict
+      sample: {message: "login to iqn.2025-01.com.example:db failed with status 0x0201 (authentication failure): ...",
+               kind: login, retryable: false, status: "0201"}
+probe_summary:
+  description: With O(probe), numbers of C(total), C(reachable), C(authenticated) and C(failed) probes, and the
+    C(initiator_name) used.
+  returned: when O(probe=true)
+  type: dict
+  sample: {total: 2, reachable: 2, authenticated: 1, failed: 1, initiator_name: "iqn.1993-08.org.debian:01:db1"}
 wait:
   description: How the check went - C(polls), C(elapsed) seconds, C(timed_out), C(unhealthy_for) (seconds from the
     first unhealthy poll to the healthy one, V(null) when the first poll was healthy) and C(checked_at) (epoch time
@@ -230,7 +338,10 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _nodedb, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_probe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import parse_portal
 
 ROOT = "/"  # tests point this at a captured tree
 MIN_INTERVAL = 0.2
@@ -266,6 +377,64 @@ def config_report(root="/", records=None):
     return found + _health.config_findings(names, conf, records)
 
 
+def validate_probe(params):
+    """``None`` without O(probe), else ``{targets, portals, timeout}`` (names normalized, portals as keys)."""
+    if not params.get("probe"):
+        return None
+    targets = None
+    if params.get("probe_targets") is not None:
+        targets = set(normalize_name(t, "probe_targets[%d]" % i) for i, t in enumerate(params["probe_targets"]))
+    portals = None
+    if params.get("probe_portals") is not None:
+        portals = set(parse_portal(p, "probe_portals[%d]" % i).key() for i, p in enumerate(params["probe_portals"]))
+    timeout = params.get("probe_timeout")
+    if timeout is None or not timeout > 0:
+        raise InputError("probe_timeout", "must be a positive number of seconds, got %r" % (timeout,))
+    return {"targets": targets, "portals": portals, "timeout": float(timeout)}
+
+
+def select_requests(requests, targets=None, portals=None):
+    """The probe requests of the wanted targets and portals (``None``: all)."""
+    out = []
+    for request in requests:
+        if targets is not None and request["target"] not in targets:
+            continue
+        if portals is not None:
+            try:
+                key = parse_portal(request["portal"], "portal").key()
+            except InputError:
+                key = None
+            if key not in portals:
+                continue
+        out.append(request)
+    return out
+
+
+def run_probes(root, spec, run=None):
+    """Probe the selected node records' targets.  Returns ``(probes, summary, problems)``; never raises for
+    network trouble (each probe carries its error)."""
+    run = run or _iscsi_probe.run_requests
+    initiator_name = _iscsi_probe.host_initiator_name(root)
+    if not initiator_name:
+        msg = ("probe: %s holds no valid InitiatorName, so no login can be tried (configure it with "
+               "openiscsi.initiator.initiator_name)" % _iscsi_probe.INITIATORNAME_PATH)
+        problem = {"kind": "probe", "sid": None, "target": None, "portal": None, "iface": None, "message": msg}
+        return [], dict(_iscsi_probe.summarize([]), initiator_name=None), [problem]
+    requests, _db = _iscsi_probe.node_requests(root)
+    requests = select_requests(requests, spec["targets"], spec["portals"])
+    probes = run(requests, initiator_name, luns=True, timeout=spec["timeout"], total_timeout=6 * spec["timeout"])
+    problems = []
+    for result in probes:
+        if not result["authenticated"]:
+            problems.append({"kind": "probe", "sid": None, "target": result["target"], "portal": result["portal"],
+                             "iface": ",".join(i for i in result.get("ifaces") or [] if i) or None,
+                             "message": "probe %s" % _iscsi_probe.describe_failure(result)})
+    if not requests and (spec["targets"] or spec["portals"]):
+        problems.append({"kind": "probe", "sid": None, "target": None, "portal": None, "iface": None,
+                         "message": "probe: no node record matches probe_targets/probe_portals"})
+    return probes, dict(_iscsi_probe.summarize(probes), initiator_name=initiator_name), problems
+
+
 def validate(params):
     """Checked options: ``(target_min_paths, targets, wait)``; raises InputError naming the field."""
     paths, targets = _health.validate_expectations(params.get("min_paths"), params.get("target_min_paths"),
@@ -280,9 +449,10 @@ def validate(params):
     return paths, targets, wait
 
 
-def run_check(params, root="/", clock=None, sleep=None):
+def run_check(params, root="/", clock=None, sleep=None, probe_runner=None):
     """The module's work under *root* (tests point it at fixture trees).  Returns the result dict (no ``failed``)."""
     paths, targets, wait = validate(params)
+    probe_spec = validate_probe(params)
     expect = bool(params.get("expect_automatic_nodes"))
     records = _nodedb.read_nodes(root) if (expect or params.get("check_config")) else None
     config = None
@@ -310,6 +480,17 @@ def run_check(params, root="/", clock=None, sleep=None):
         report = _health.wait_for_health(check, wait["timeout"], wait["interval"], clock=clock, sleep=sleep)
     if config is not None:
         report["config"] = config
+    if probe_spec is not None:
+        probes, summary, problems = run_probes(root, probe_spec, run=probe_runner)
+        report["probes"] = probes
+        report["probe_summary"] = summary
+        if problems:
+            report["problems"] = report["problems"] + problems
+            report["healthy"] = False
+            report["summary"] = _health.summarize(report)
+        else:
+            report["summary"] += "; probe: %d of %d target portal%s accepted the login" % (
+                summary["authenticated"], summary["total"], "" if summary["total"] == 1 else "s")
     return report
 
 
@@ -326,6 +507,10 @@ def run_module():
             target_min_paths=dict(type="dict"),
             targets=dict(type="list", elements="str"),
             check_config=dict(type="bool", default=False),
+            probe=dict(type="bool", default=False),
+            probe_targets=dict(type="list", elements="str"),
+            probe_portals=dict(type="list", elements="str"),
+            probe_timeout=dict(type="float", default=5.0),
         ),
         supports_check_mode=True,
     )

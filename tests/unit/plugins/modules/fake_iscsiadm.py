@@ -194,9 +194,30 @@ def sysfs_sessions(sc):
     return sorted(int(n[len("session"):]) for n in os.listdir(base)) if os.path.isdir(base) else []
 
 
+def node_new(sc, target, addr, port, tpgt, iface):
+    """``-m node -o new``: a static record (discovery_type static) and its link in static/, as iscsiadm 2.1.8."""
+    path = record_path(sc, target, addr, port, tpgt, iface)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write("# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.tpgt = %d\nnode.startup = manual\n"
+                     "iface.iscsi_ifacename = %s\nnode.discovery_port = 0\nnode.discovery_type = static\n"
+                     "node.conn[0].address = %s\nnode.conn[0].port = %d\n# END RECORD\n"
+                     % (target, tpgt, iface, addr, port))
+    if tpgt != -1:
+        static = under(sc, os.path.join(sc["db"], "static"))
+        os.makedirs(static, exist_ok=True)
+        os.symlink(os.path.dirname(os.path.join(sc["db"], "nodes", target, "%s,%d,%d" % (addr, port, tpgt), iface)),
+                   os.path.join(static, "%s,%s,%d,%d,%s" % (target, addr, port, tpgt, iface)))
+    print("New iSCSI node [tcp:[hw=,ip=,net_if=,iscsi_if=%s] %s,%d,%d %s] added" % (iface, addr, port, tpgt, target))
+    return 0
+
+
 def node(sc, opts):
     target = opts["T"]
     addr, port = split_portal(opts["p"])
+    tpgt = int(opts["p"].rsplit(",", 1)[1]) if "," in opts["p"].rsplit("]", 1)[-1] else -1
+    if opts.get("o") == "new":
+        return node_new(sc, target, addr, port, tpgt, opts["I"][0] if opts["I"] else "default")
     if "--login" in opts["flags"]:
         recs = find_records(sc, target, addr, port, opts["I"][0] if opts["I"] else None)
         if not recs:
