@@ -7,17 +7,14 @@ naming the field, 0 bytes changed)."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
 
 import pytest
 
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.openiscsi.initiator.plugins.modules import fstab_netdev, initramfs, service_defaults
+from harness import run_module
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
@@ -27,20 +24,7 @@ SECRET = "labchap-secret1"
 
 
 def run(capsys, module, check=False, diff=True, **args):
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    # module.warn() collects in a process-wide registry: start each in-process run with an empty one.
-    ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            module.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    result.pop("invocation", None)
-    result["_raw"] = out
-    return result
+    return run_module(capsys, module, args, check=check, diff=diff)
 
 
 def snapshot(root):

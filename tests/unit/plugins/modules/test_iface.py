@@ -6,18 +6,14 @@ real iscsiadm in a private mount namespace (creation, updates reaching the bound
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsiadm
 from ansible_collections.openiscsi.initiator.plugins.modules import iface
 
 from iscsi_ns import PYROOT, Namespace, needs_iscsiadm
+from harness import file_states, run_module
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "module_utils", "data", "open-iscsi-2.1.8")
 T1 = "iqn.2001-04.com.example:disk1"
@@ -33,56 +29,22 @@ def root(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def no_commands(monkeypatch):
-    calls = []
-
-    def refuse(self, args, **kw):
-        calls.append(args)
-        raise AssertionError("iscsiadm must not run here: %r" % (args,))
-
-    monkeypatch.setattr(_iscsiadm.Iscsiadm, "run", refuse)
-    return calls
-
-
-def tree(root):
-    out = {}
-    for base, dirs, files in os.walk(str(root)):
-        for name in dirs + files:
-            path = os.path.join(base, name)
-            st = os.lstat(path)
-            digest = None
-            if os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            out[os.path.relpath(path, str(root))] = (digest, st.st_mode, st.st_mtime_ns)
-    return out
-
-
 def run(capsys, root_dir, check=False, diff=True, **args):
     args.setdefault("root", str(root_dir))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            iface.main()
-    result = json.loads(capsys.readouterr().out)
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    return result
+    return run_module(capsys, iface, args, check=check, diff=diff)
 
 
 def test_no_change_runs_nothing(capsys, root, no_commands):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, name="eth1", net_ifacename="eth1", transport="tcp", settings={"iface.mtu": 0})
     assert res["changed"] is False and res["action"] == "none" and res["commands"] == 0
     assert res["iface"] == {"name": "eth1", "transport": "tcp", "net_ifacename": "eth1", "hwaddress": None,
                             "ipaddress": None, "initiatorname": None}
-    assert tree(root) == before
+    assert file_states(root) == before
 
 
 def test_check_mode(capsys, root, no_commands):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, check=True, name="eth1", net_ifacename="eth2", ipaddress="0.0.0.0")
     assert res["changed"] is True and res["action"] == "update"
     assert res["changes"] == {"iface.net_ifacename": {"before": "eth1", "after": "eth2"},
@@ -94,7 +56,7 @@ def test_check_mode(capsys, root, no_commands):
     assert any("iscsiuio" in w for w in res["warnings"])
     res = run(capsys, root, check=True, name="eth1", state="absent")
     assert res["action"] == "delete" and res["iface"] is None
-    assert tree(root) == before
+    assert file_states(root) == before
 
 
 @pytest.mark.parametrize("args, words", [
@@ -107,12 +69,12 @@ def test_check_mode(capsys, root, no_commands):
     (dict(name="eth1", initiatorname="not-a-name"), ["initiatorname"]),
 ])
 def test_bad_input_changes_nothing(capsys, root, no_commands, args, words):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, **args)
     assert res["failed"] is True
     for word in words:
         assert word in res["msg"], res["msg"]
-    assert tree(root) == before
+    assert file_states(root) == before
 
 
 # ----------------------------------------------------------------------------------------------- real iscsiadm

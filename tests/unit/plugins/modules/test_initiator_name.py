@@ -5,17 +5,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import HEADER
 from ansible_collections.openiscsi.initiator.plugins.modules import initiator_name
+from harness import run_module
 
 DEBIAN = (
     "## DO NOT EDIT OR REMOVE THIS FILE!\n"
@@ -53,16 +51,7 @@ def write(root, data, mode=0o600):
 
 def run(capsys, root, check=False, diff=True, **args):
     args.setdefault("root", str(root))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            initiator_name.main()
-    result = json.loads(capsys.readouterr().out)
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    result.pop("invocation", None)
-    return result
+    return run_module(capsys, initiator_name, args, check=check, diff=diff)
 
 
 def snapshot(path):
@@ -185,8 +174,8 @@ def test_generate_when_file_absent(capsys, root):
     assert p.read_text() == HEADER + "InitiatorName=%s\n" % res["name"]
     assert mode_of(p) == 0o600
     # only the random part differs from the check-mode prediction
-    assert {k: v for k, v in predicted.items() if k not in ("name", "diff")} == \
-        {k: v for k, v in res.items() if k not in ("name", "diff")}
+    assert {k: v for k, v in predicted.items() if k not in ("name", "diff", "_raw")} == \
+        {k: v for k, v in res.items() if k not in ("name", "diff", "_raw")}
     again = run(capsys, root, generate=True)
     assert again["changed"] is False and again["generated"] is False and again["name"] == res["name"]
 

@@ -5,16 +5,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.openiscsi.initiator.plugins.modules import iscsid_config
+from harness import run_module
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "module_utils", "data", "open-iscsi-2.1.8")
 REL = "etc/iscsi/iscsid.conf"
@@ -31,17 +29,7 @@ def root(tmp_path):
 
 def run(capsys, root, check=False, diff=True, **args):
     args.setdefault("root", str(root))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            iscsid_config.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["_raw"] = out
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    return result
+    return run_module(capsys, iscsid_config, args, check=check, diff=diff)
 
 
 def text(root):

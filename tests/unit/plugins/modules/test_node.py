@@ -9,17 +9,13 @@ run) and check mode.  test_node_iscsiadm.py runs the module against the real isc
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsiadm
 from ansible_collections.openiscsi.initiator.plugins.modules import node
+from harness import file_states, run_module
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "module_utils", "data", "open-iscsi-2.1.8")
 T1 = "iqn.2001-04.com.example:disk1"
@@ -41,50 +37,13 @@ def root(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def no_commands(monkeypatch):
-    """Any iscsiadm command fails the test."""
-    calls = []
-
-    def refuse(self, args, **kw):
-        calls.append(args)
-        raise AssertionError("iscsiadm must not run here: %r" % (args,))
-
-    monkeypatch.setattr(_iscsiadm.Iscsiadm, "run", refuse)
-    return calls
-
-
-def tree(root):
-    """Every path under root with its bytes' digest and mode: a change of even one byte shows."""
-    out = {}
-    for base, dirs, files in os.walk(str(root)):
-        for name in dirs + files:
-            path = os.path.join(base, name)
-            st = os.lstat(path)
-            digest = None
-            if os.path.isfile(path) and not os.path.islink(path):
-                with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            out[os.path.relpath(path, str(root))] = (digest, st.st_mode, st.st_mtime_ns)
-    return out
-
-
 def run(capsys, root_dir, check=False, diff=True, **args):
     args.setdefault("root", str(root_dir))
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            node.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["_raw"] = out
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    return result
+    return run_module(capsys, node, args, check=check, diff=diff)
 
 
 def test_nothing_to_change_reads_files_only(capsys, root, no_commands):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, nodes=[
         {"target": T1, "portal": "192.0.2.10", "startup": "manual"},
         {"target": T3.upper().replace("IQN.", "iqn."), "portal": "192.0.2.30:3260", "startup": "automatic",
@@ -97,7 +56,7 @@ def test_nothing_to_change_reads_files_only(capsys, root, no_commands):
     assert res["commands"] == 0 and no_commands == []
     assert res["records"] == []  # only changed records are listed
     assert res["db_root"] == "/etc/iscsi"
-    assert tree(root) == before
+    assert file_states(root) == before
     assert SECRET not in res["_raw"]
 
 
@@ -107,7 +66,7 @@ def test_absent_record_already_gone_is_no_change(capsys, root, no_commands):
 
 
 def test_check_mode_predicts_without_touching(capsys, root, no_commands):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, check=True, nodes=[
         {"target": T1, "portal": "192.0.2.10", "startup": "automatic", "auth": {"username": "bob",
                                                                                 "password": NEW_SECRET}},
@@ -130,7 +89,7 @@ def test_check_mode_predicts_without_touching(capsys, root, no_commands):
     assert "node.session.auth.password = ********" in res["diff"]["after"]
     assert NEW_SECRET not in res["_raw"] and SECRET not in res["_raw"]
     assert res["commands"] == 0 and no_commands == []
-    assert tree(root) == before
+    assert file_states(root) == before
 
 
 def test_delete_with_live_session_refused(capsys, root, no_commands):
@@ -143,13 +102,13 @@ def test_delete_with_live_session_refused(capsys, root, no_commands):
     for name, value in (("persistent_address", "192.0.2.10"), ("persistent_port", "3260"), ("address", "192.0.2.10"),
                         ("port", "3260")):
         (conn / name).write_text(value + "\n")
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, target=T1, portal="192.0.2.10", state="absent")
     if res.get("failed"):
         assert "session of it is live" in res["msg"] and "force" in res["msg"]
     else:  # the sysfs reader did not take this minimal tree for a session
         pytest.fail("the live session was not detected: %r" % res)
-    assert tree(root) == before
+    assert file_states(root) == before
 
 
 BAD = [
@@ -181,11 +140,11 @@ BAD = [
 
 @pytest.mark.parametrize("args, words", BAD)
 def test_bad_input_changes_nothing(capsys, root, no_commands, args, words):
-    before = tree(root)
+    before = file_states(root)
     res = run(capsys, root, **args)
     assert res["failed"] is True
     for word in words:
         assert word in res["msg"], res["msg"]
     assert NEW_SECRET not in res["_raw"]
-    assert tree(root) == before
+    assert file_states(root) == before
     assert no_commands == []

@@ -12,10 +12,8 @@ import sys
 
 import pytest
 
-from ansible.module_utils.common import warnings as ansible_warnings
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.openiscsi.initiator.plugins.modules import session
+from harness import run_module
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "fixtures"))
@@ -75,17 +73,7 @@ def env(tmp_path, monkeypatch):
 
 
 def run(capsys, check=False, diff=True, **args):
-    args["_ansible_check_mode"] = check
-    args["_ansible_diff"] = diff
-    ansible_warnings._global_warnings.clear()  # warnings are process-global; keep each run's own
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as info:
-            session.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    assert (info.value.code == 0) != bool(result.get("failed")), result
-    result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
-    return result
+    return run_module(capsys, session, args, check=check, diff=diff)
 
 
 def argvs(env):
