@@ -211,7 +211,8 @@ backend:
   type: str
   sample: python
 backend_reason:
-  description: Why that backend, e.g. V(requested) or V(auto: kernel module iscsi_tcp is not available to this kernel).
+  description: >-
+    Why that backend, e.g. V(requested) or V(auto: kernel module iscsi_tcp is not available to this kernel).
   returned: success
   type: str
   sample: "auto: kernel module iscsi_tcp is loaded"

@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from iscsi_tgtd import INITIATOR, IQN, MiB
+from iscsi_tgtd import INITIATOR, MiB
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'unit', 'plugins', 'modules'))
 from iscsi_ns import Namespace, PYROOT, needs_iscsiadm  # noqa: E402  pylint: disable=wrong-import-position

@@ -17,7 +17,10 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import ISCSILoginError
 from ansible_collections.openiscsi.initiator.plugins.modules import discovery
 
-from test_discovery_module import OPEN, CHAPT, SECRET, SECRET_IN, argvs, env, record_files, run  # noqa: F401
+import test_discovery_module as base
+from test_discovery_module import OPEN, SECRET, SECRET_IN, argvs, record_files, run
+
+env = base.env  # the fixture of test_discovery_module: fixture node DB, fake iscsiadm on PATH
 
 NAME = "iqn.1993-08.org.debian:01:unit-python"
 
@@ -110,7 +113,7 @@ class FakeSendTargets:
 
 
 @pytest.fixture
-def py_env(env, monkeypatch):  # noqa: F811
+def py_env(env, monkeypatch):  # pylint: disable=redefined-outer-name
     (env["root"] / "etc/iscsi/initiatorname.iscsi").write_text("InitiatorName=%s\n" % NAME)
     fake = FakeSendTargets({"10.213.0.1:3260": [(OPEN, "10.213.0.1:3260", 1), (OPEN, "10.213.0.2:3260", 1)],
                             "10.213.0.2:3260": [(OPEN, "10.213.0.1:3260", 1), (OPEN, "10.213.0.2:3260", 1)]})
@@ -127,8 +130,8 @@ def test_python_backend_creates_discovered_records(capsys, py_env):
     assert [c["portal"] for c in env["fake"].calls] == ["10.213.0.1:3260", "10.213.0.2:3260"]
     assert all(c["initiator"] == NAME and c["timeout"] == 3 and c["total_timeout"] == 12 for c in env["fake"].calls)
     assert env["fake"].calls[0]["auth"] == dict(auth, method="CHAP")
-    assert [(c["portal"], c["iface"]) for c in res["created"]] == [("10.213.0.1:3260", "default"),
-                                                                     ("10.213.0.2:3260", "default")]
+    created = [(c["portal"], c["iface"]) for c in res["created"]]
+    assert created == [("10.213.0.1:3260", "default"), ("10.213.0.2:3260", "default")]
     assert record_files(env["root"]) == [OPEN + "/10.213.0.1,3260,1/default", OPEN + "/10.213.0.2,3260,1/default"]
     # both records were found first at 10.213.0.1: they remember it and are linked from its directory (as iscsiadm)
     for addr in ("10.213.0.1", "10.213.0.2"):
