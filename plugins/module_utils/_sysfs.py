@@ -88,6 +88,63 @@ def read_attrs(directory, names):
     return dict((name, read_attr(os.path.join(directory, name))) for name in names)
 
 
+# The brief scan (``read_sessions(brief=True)``: what session_check runs on every poll, over possibly thousands of
+# sessions) is written for few system calls: one readlink per session instead of realpath (the class link is
+# resolved against the class directory's real path, resolved once per scan), os.open/os.read/os.close per
+# attribute instead of a Python file object, one listing of each session directory (shared by its connections and
+# SCSI targets), and no existence checks unless a read found something missing (see ``_gone``).
+_open_fd = os.open  # the brief reader's open; tests replace it to inject errors (EACCES, ENOTCONN, vanishing)
+_O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+_MISSING = object()  # a brief read found no file (ENOENT/ENOTDIR/ENODEV): the object is gone, or an older kernel
+_gone = [0]  # brief reads that found something missing so far; a session whose count moved is checked at the end
+_scan = {"resolved": {}, "listing": (None, None)}  # per-scan memo: realpath of fixed dirs, the last session listing
+
+
+def read_value(path):
+    """``read_attr`` for the brief scan: os-level calls, ``_MISSING`` when there is no such file."""
+    try:
+        fd = _open_fd(path, _O_RDONLY)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            _gone[0] += 1
+            return _MISSING
+        return None
+    try:
+        data = os.read(fd, 65536)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            _gone[0] += 1
+            return _MISSING
+        return None
+    finally:
+        os.close(fd)
+    value = data.decode("utf-8", "replace").rstrip("\n").rstrip("\0")
+    return None if value == "(null)" else value
+
+
+def _present(value):
+    """A brief read's value with ``_MISSING`` as ``None``."""
+    return None if value is _MISSING else value
+
+
+def _listing(path):
+    """``os.listdir(path)``, ``None`` when it cannot be listed (counted as gone when it does not exist)."""
+    try:
+        return os.listdir(path)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            _gone[0] += 1
+        return None
+
+
+def _resolved(path):
+    """``os.path.realpath(path)``, memoized for the current scan (for the root and the class directories)."""
+    memo = _scan["resolved"]
+    if path not in memo:
+        memo[path] = os.path.realpath(path)
+    return memo[path]
+
+
 def to_int(value):
     """``int(value)`` or ``None`` for ``None``/non-numbers (``off``, ``<empty>``, garbage)."""
     if value is None:
@@ -159,13 +216,31 @@ def session_sysfs_dir(root, name):
     return real if exists_dir(real) else None
 
 
+def _session_dir_brief(root, name):
+    """The session's class directory from its class link (one readlink), ``None`` when the link is gone."""
+    class_dir = sys_join(root, SESSION_CLASS)
+    link = class_dir + "/" + name
+    try:
+        target = os.readlink(link)
+    except OSError as exc:
+        if exc.errno in _GONE:
+            return None
+        real = os.path.realpath(link)  # not a symlink (a plain directory in a synthetic tree)
+        return real if exists_dir(real) else None
+    if target.startswith("/"):
+        return os.path.normpath(target)
+    return os.path.normpath(_resolved(class_dir) + "/" + target)
+
+
 def _rel(root, path):
     """*path* shown as seen from inside *root* (``/sys/devices/...``)."""
-    base = os.path.realpath(root or "/")
+    base = _resolved(root or "/")
     if base == "/":
         return path
-    if path == base or path.startswith(base + os.sep):
-        return "/" + os.path.relpath(path, base)
+    if path == base:
+        return "/"
+    if path.startswith(base + os.sep):
+        return path[len(base):]  # normalized (realpath/normpath) paths: the same as os.path.relpath
     return path
 
 
@@ -181,6 +256,8 @@ def read_session(root, name, by_path=None, brief=False):
     match = SESSION_RE.match(name)
     if not match:
         raise ValueError("not a session name: %r" % (name,))
+    if brief:
+        return _read_session_brief(root, name, int(match.group(1)))
     class_dir = session_sysfs_dir(root, name)
     if class_dir is None:
         raise Vanished(name)
@@ -219,6 +296,44 @@ def read_session(root, name, by_path=None, brief=False):
     return session
 
 
+_SESSION_BRIEF = dict.fromkeys(("sid", "name", "path") + tuple(a for a in SESSION_ATTRS if not a.startswith("boot_"))
+                               + ("recovery_tmo_raw",))
+_SESSION_BRIEF["boot"] = False
+
+
+def _read_session_brief(root, name, sid):
+    """``read_session(brief=True)``: the same dict, read with the brief scan's few system calls."""
+    gone_before = _gone[0]
+    class_dir = _session_dir_brief(root, name)
+    if class_dir is None:
+        raise Vanished(name)
+    prefix = class_dir + os.sep
+    state = read_value(prefix + "state")
+    if state is _MISSING:
+        # Gone, or a class link whose target runs through another symlink: resolve it for real before giving up.
+        real = session_sysfs_dir(root, name)
+        if real is None or real == class_dir:
+            raise Vanished(name)
+        class_dir, prefix = real, real + os.sep
+        state = read_value(prefix + "state")
+    tmo = _present(read_value(prefix + "recovery_tmo"))
+    dev_dir = class_dir.rsplit("/", 2)[0]  # .../hostH/sessionN/iscsi_session/sessionN -> .../hostH/sessionN
+    session = dict(_SESSION_BRIEF)
+    session.update(sid=sid, name=name, path=_rel(root, dev_dir), state=_present(state),
+                   targetname=_present(read_value(prefix + "targetname")),
+                   tpgt=to_int(_present(read_value(prefix + "tpgt"))),
+                   ifacename=_present(read_value(prefix + "ifacename")),
+                   recovery_tmo=parse_recovery_tmo(tmo), recovery_tmo_raw=tmo)
+    session["connections"] = read_connections(root, dev_dir, sid, True)
+    session["host"] = read_host(root, host_name_of(dev_dir), True)
+    session["devices"] = read_devices(dev_dir, None, True)
+    if _gone[0] != gone_before and not exists_dir(class_dir):
+        # A read found something missing (an older kernel's attribute, or the session going away): if the
+        # session is gone now, what we read may be half empty.  Skip it.
+        raise Vanished(name)
+    return session
+
+
 def host_name_of(dev_dir):
     """``hostH`` from a session device path ``.../hostH/sessionN``; ``None`` when the path is not of that shape."""
     parent = os.path.basename(os.path.dirname(dev_dir))
@@ -229,10 +344,15 @@ def host_name_of(dev_dir):
 def read_connections(root, dev_dir, sid, brief=False):
     """The connections of session *sid*: from its device directory, else from the iscsi_connection class."""
     found = []
-    for entry in list_dir(dev_dir):
+    if brief:
+        entries = _listing(dev_dir) or []
+        _scan["listing"] = (dev_dir, entries)  # read_devices lists the same directory next
+    else:
+        entries = list_dir(dev_dir)
+    for entry in entries:
         m = CONNECTION_RE.match(entry)
         if m and int(m.group(1)) == sid:
-            found.append((int(m.group(2)), os.path.join(dev_dir, entry, "iscsi_connection", entry)))
+            found.append((int(m.group(2)), "%s/%s/iscsi_connection/%s" % (dev_dir, entry, entry)))
     if not found:
         prefix = "connection%d:" % sid
         class_dir = sys_join(root, CONNECTION_CLASS)
@@ -250,6 +370,16 @@ def read_connections(root, dev_dir, sid, brief=False):
 
 def read_connection(path, cid, brief=False):
     """One connection dict, or ``None`` when it vanished."""
+    if brief:
+        values = [read_value(path + "/state"), read_value(path + "/persistent_address"),
+                  read_value(path + "/persistent_port")]
+        if _MISSING in values and not exists_dir(path):
+            return None
+        conn = dict.fromkeys(CONNECTION_ATTRS)
+        conn["cid"] = cid
+        conn["state"], conn["persistent_address"], port = [_present(v) for v in values]
+        conn["persistent_port"] = to_int(port)
+        return conn
     if not exists_dir(path):
         return None
     raw = _read_some(path, CONNECTION_ATTRS, CONNECTION_ATTRS_BRIEF if brief else CONNECTION_ATTRS)
@@ -298,6 +428,8 @@ def read_by_path(root="/"):
 
 def read_devices(dev_dir, by_path=None, brief=False):
     """The LUNs below a session device directory, in H:C:T:L order."""
+    if brief:
+        return _read_devices_brief(dev_dir)
     luns = []
     for target in list_dir(dev_dir):
         if not TARGET_RE.match(target):
@@ -311,6 +443,39 @@ def read_devices(dev_dir, by_path=None, brief=False):
         dev = read_device(path, by_path, brief)
         if dev is not None:
             devices.append(dev)
+    return devices
+
+
+_DEVICE_BRIEF = dict.fromkeys(("hctl", "lun") + DEVICE_ATTRS + ("block", "sg"))
+
+
+def _read_devices_brief(dev_dir):
+    listed_dir, entries = _scan["listing"]
+    _scan["listing"] = (None, None)
+    if listed_dir != dev_dir:
+        entries = _listing(dev_dir) or []
+    luns = []
+    for target in entries:
+        if target.startswith("target") and TARGET_RE.match(target):
+            tdir = dev_dir + "/" + target + "/"
+            for entry in _listing(tdir) or ():
+                m = HCTL_RE.match(entry)
+                if m:
+                    luns.append((tuple(map(int, m.groups())), entry, tdir + entry))
+    devices = []
+    for key, hctl, path in sorted(luns):
+        state = read_value(path + "/state")
+        if state is _MISSING:
+            if not exists_dir(path):
+                continue  # the LUN went away
+            state = None
+        try:
+            blocks = os.listdir(path + "/block")
+        except OSError:
+            blocks = None  # not a block device (LUN 0 is often the target's controller)
+        dev = dict(_DEVICE_BRIEF)
+        dev.update(hctl=hctl, lun=key[3], state=state, block=min(blocks) if blocks else None, by_path=[])
+        devices.append(dev)
     return devices
 
 
@@ -345,6 +510,8 @@ def read_sessions(root="/", brief=False):
     tpgt, iface and recovery_tmo, each connection's state and persistent portal, each LUN's state and block
     device (for health checks and guards over many sessions); the dicts keep all keys, the rest ``None``/``[]``.
     """
+    _scan["resolved"] = {}
+    _scan["listing"] = (None, None)
     by_path = {} if brief else read_by_path(root)
     sessions = []
     for name in list_session_names(root):

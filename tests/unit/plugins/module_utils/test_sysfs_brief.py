@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The brief scan of _sysfs (``read_sessions(brief=True)``, session_check's poll): the same result as the full read
+restricted to the brief keys, with few system calls, and every tolerance of the full read (a session vanishing
+mid-scan, EACCES/ENOTCONN, attributes missing on older kernels, ``(null)``, recovery_tmo ``off``)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sys
+
+import pytest
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _sysfs
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
+import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
+
+CAPTURED = ["bookworm-logged-in", "bookworm-failed", "bookworm-recovery-timeout", "trixie-logged-in",
+            "trixie-failed"]
+SESSION_KEYS = ("sid", "name", "path", "state", "targetname", "tpgt", "ifacename", "recovery_tmo",
+                "recovery_tmo_raw")
+
+
+def restricted(session):
+    """What the brief scan promises to read of a session dict."""
+    return ([session[k] for k in SESSION_KEYS],
+            [(c["cid"], c["state"], c["persistent_address"], c["persistent_port"]) for c in session["connections"]],
+            (session["host"]["name"], session["host"]["number"]),
+            [(d["hctl"], d["lun"], d["state"], d["block"]) for d in session["devices"]])
+
+
+def same_as_full(root):
+    brief = _sysfs.read_sessions(root, brief=True)
+    full = _sysfs.read_sessions(root)
+    assert [sorted(s) for s in brief] == [sorted(s) for s in full]
+    assert [sorted(c) for s in brief for c in s["connections"]] == [sorted(c) for s in full for c in s["connections"]]
+    assert [sorted(d) for s in brief for d in s["devices"]] == [sorted(d) for s in full for d in s["devices"]]
+    assert [restricted(s) for s in brief] == [restricted(s) for s in full]
+    return brief
+
+
+class Opens:
+    """Counts (and optionally fails) the brief scan's opens: ``fail`` maps a path suffix to an errno."""
+
+    def __init__(self, monkeypatch, fail=None, hook=None):
+        self.paths = []
+        self.fail = fail or {}
+        self.hook = hook
+        self.real = os.open
+        monkeypatch.setattr(_sysfs, "_open_fd", self)
+
+    def __call__(self, path, flags, *args):
+        self.paths.append(path)
+        if self.hook:
+            self.hook(path)
+        for suffix, err in self.fail.items():
+            if path.endswith(suffix):
+                raise OSError(err, os.strerror(err), path)
+        return self.real(path, flags, *args)
+
+
+@pytest.mark.parametrize("name", CAPTURED)
+def test_captured_brief_equals_full_restricted(tmp_path, name):
+    root = fixturetree.materialize(name, tmp_path / name)
+    brief = same_as_full(root)
+    assert brief and all(s["devices"] for s in brief)
+
+
+def test_few_opens_per_session(tmp_path, monkeypatch):
+    for sid in range(1, 9):
+        fixturetree.add_session(tmp_path, sid, luns=[(0, None, "running"), (1, "sd" + "abcdefgh"[sid - 1], "running")])
+    opens = Opens(monkeypatch)
+    used_open = []
+    monkeypatch.setattr(_sysfs, "open", lambda *a, **k: used_open.append(a) or open(*a, **k), raising=False)
+    sessions = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert len(sessions) == 8 and used_open == []
+    # 5 session attributes, 3 of the connection, 1 per LUN: 10 files per session, nothing else.
+    assert len(opens.paths) == 10 * 8
+    assert sorted(set(os.path.basename(p) for p in opens.paths)) == [
+        "ifacename", "persistent_address", "persistent_port", "recovery_tmo", "state", "targetname", "tpgt"]
+
+
+def test_synthetic_edge_cases_equal_full(tmp_path):
+    fixturetree.add_session(tmp_path, 1, luns=[(0, None, "running"), (1, "sdb", "running")])
+    fixturetree.add_session(tmp_path, 2, recovery_tmo="off", target="(null)")
+    fixturetree.add_session(tmp_path, 3, omit=("recovery_tmo", "tpgt", "targetname"), conns=[{"cid": 0, "state": None}])
+    fixturetree.add_session(tmp_path, 4, software=False, state="FREE", conns=[{"cid": 0, "state": "down"}],
+                            luns=[(1, "sdd", "transport-offline")])
+    fixturetree.add_session(tmp_path, 12, conns=[{"cid": 1, "address": "10.213.0.2"}, {"cid": 0}])
+    brief = same_as_full(str(tmp_path))
+    by_sid = dict((s["sid"], s) for s in brief)
+    assert sorted(by_sid) == [1, 2, 3, 4, 12]
+    assert by_sid[2]["recovery_tmo"] is None and by_sid[2]["recovery_tmo_raw"] == "off"
+    assert by_sid[2]["targetname"] is None  # (null)
+    assert (by_sid[3]["recovery_tmo_raw"], by_sid[3]["tpgt"], by_sid[3]["targetname"]) == (None, None, None)
+    assert by_sid[3]["connections"][0]["state"] is None and by_sid[3]["connections"][0]["persistent_port"] == 3260
+    assert by_sid[4]["path"].startswith("/sys/devices/pci0000:00/") and by_sid[4]["devices"][0]["block"] == "sdd"
+    assert [c["cid"] for c in by_sid[12]["connections"]] == [0, 1]
+    assert [(d["lun"], d["block"]) for d in by_sid[1]["devices"]] == [(0, None), (1, "sdb")]
+
+
+def test_eacces_and_enotconn_are_none(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1, luns=[(1, "sdb", "running")])
+    Opens(monkeypatch, fail={"session1/targetname": errno.EACCES, "connection1:0/persistent_address": errno.ENOTCONN,
+                             "2:0:0:1/state": errno.EACCES})
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert s["state"] == "LOGGED_IN" and s["targetname"] is None and s["tpgt"] == 1
+    assert s["connections"][0]["persistent_address"] is None and s["connections"][0]["state"] == "up"
+    assert [(d["hctl"], d["state"], d["block"]) for d in s["devices"]] == [("2:0:0:1", None, "sdb")]
+    [entry] = _health.evaluate([s])["sessions"]
+    assert entry["problems"] == ["device state unreadable: sdb (2:0:0:1)"]
+
+
+def test_session_state_unreadable(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1)
+    Opens(monkeypatch, fail={"session1/state": errno.EACCES})
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert s["state"] is None and s["targetname"] == "iqn.2025-01.lab.openiscsi:tgt-open"
+    assert _health.evaluate([s])["sessions"][0]["problems"] == ["session state unreadable"]
+
+
+def test_dangling_class_link_is_skipped(tmp_path):
+    fixturetree.add_session(tmp_path, 1)
+    fixturetree.add_session(tmp_path, 2, host=3)
+    shutil.rmtree(os.path.join(str(tmp_path), "sys/devices/platform/host3/session2"))
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path), brief=True)] == [1]
+
+
+@pytest.mark.parametrize("when", ["connection1:0/state", "2:0:0:1/state", "session1/ifacename"])
+def test_session_vanishing_mid_scan_is_skipped(tmp_path, monkeypatch, when):
+    """The session is logged out (its whole device tree removed) while one of its files is being opened."""
+    fixturetree.add_session(tmp_path, 1, host=2, luns=[(0, None, "running"), (1, "sdb", "running")])
+    fixturetree.add_session(tmp_path, 2, host=3, luns=[(1, "sdc", "running")])
+    dev = os.path.join(str(tmp_path), "sys/devices/platform/host2/session1")
+
+    def hook(path):
+        if path.endswith(when) and os.path.isdir(dev):
+            shutil.rmtree(dev)
+
+    Opens(monkeypatch, hook=hook)
+    assert [s["sid"] for s in _sysfs.read_sessions(str(tmp_path), brief=True)] == [2]
+
+
+def test_lun_vanishing_mid_scan_is_left_out(tmp_path, monkeypatch):
+    fixturetree.add_session(tmp_path, 1, host=2, luns=[(1, "sdb", "running"), (2, "sdc", "running")])
+    lun = os.path.join(str(tmp_path), "sys/devices/platform/host2/session1/target2:0:0/2:0:0:2")
+
+    def hook(path):
+        if path.endswith("2:0:0:1/state") and os.path.isdir(lun):
+            shutil.rmtree(lun)
+
+    Opens(monkeypatch, hook=hook)
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert [d["hctl"] for d in s["devices"]] == ["2:0:0:1"]
+
+
+def test_missing_connection_state_of_older_kernels_is_not_vanishing(tmp_path):
+    fixturetree.add_session(tmp_path, 1, conns=[{"cid": 0, "state": None}], luns=[(1, "sdb", "running")])
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert s["connections"][0]["state"] is None and s["connections"][0]["persistent_address"] == "10.213.0.1"
+    assert _health.evaluate([s])["healthy"] is True
+
+
+def test_class_link_through_another_symlink(tmp_path):
+    """A class link whose target climbs out of a symlinked directory (``link/..``): lexical resolution would miss
+    the session, so it is resolved for real instead of being dropped as vanished."""
+    fixturetree.add_session(tmp_path, 1, host=2, luns=[(1, "sdb", "running")])
+    root = str(tmp_path)
+    devices = os.path.join(root, "sys/devices")
+    os.makedirs(os.path.join(devices, "deep/x"))
+    os.rename(os.path.join(devices, "platform"), os.path.join(devices, "deep/platform"))
+    os.symlink("deep/x", os.path.join(devices, "link"))
+    link = os.path.join(root, "sys/class/iscsi_session/session1")
+    os.unlink(link)
+    os.symlink("../../devices/link/../platform/host2/session1/iscsi_session/session1", link)
+    [s] = _sysfs.read_sessions(root, brief=True)
+    assert s["state"] == "LOGGED_IN" and s["devices"][0]["block"] == "sdb"
+    assert s["path"] == "/sys/devices/deep/platform/host2/session1"
+
+
+def test_plain_directory_class_entry(tmp_path):
+    """Synthetic trees may hold the class entry as a directory instead of a link."""
+    scls = fixturetree.add_session(tmp_path, 1, host=2)
+    link = os.path.join(str(tmp_path), "sys/class/iscsi_session/session1")
+    os.unlink(link)
+    shutil.copytree(scls, link)
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert s["state"] == "LOGGED_IN" and s["targetname"] == "iqn.2025-01.lab.openiscsi:tgt-open"
+
+
+def test_connection_only_in_class_dir(tmp_path):
+    fixturetree.add_session(tmp_path, 1, host=2, conns=[])
+    cdir = os.path.join(str(tmp_path), "sys/class/iscsi_connection/connection1:0")
+    os.makedirs(cdir)
+    with open(os.path.join(cdir, "state"), "w") as handle:
+        handle.write("up\n")
+    [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
+    assert [(c["cid"], c["state"], c["persistent_address"]) for c in s["connections"]] == [(0, "up", None)]
