@@ -102,61 +102,82 @@ def describe_session(entry):
 
 
 # --------------------------------------------------------------------------------------------------- sessions
+def _states(values):
+    """``sorted(set(values))`` with ``None`` as ``unknown``, short-cut for the usual one or two values."""
+    if len(values) == 1:
+        return [values[0] or "unknown"]
+    return sorted(set(v or "unknown" for v in values))
+
+
 def session_report(session):
     """One session's health entry: identity, states, devices and the reasons it is unhealthy (``problems``)."""
-    address, port = session_portal(session)
-    state = session.get("state")
+    get = session.get
+    conns_in = get("connections") or ()
+    address = port = None
+    for conn in conns_in:  # session_portal(), inlined: this runs for every session of every poll
+        if conn.get("persistent_address"):
+            address, port = _bare(conn["persistent_address"]), conn.get("persistent_port")
+            break
+        if conn.get("address"):
+            address, port = _bare(conn["address"]), conn.get("port")
+            break
+    state = get("state")
     problems = []
-    if state is None:
-        problems.append("session state unreadable")
-    elif state != LOGGED_IN:
-        why = STATE_WHY.get(state, "not logged in")
-        tmo = session.get("recovery_tmo_raw")
-        if state == "FAILED" and tmo:
-            why = why.replace("recovery_tmo", "recovery_tmo (%s%s)" % (tmo, "" if tmo == "off" else " s"))
-        problems.append("state %s (%s)" % (state, why))
+    if state != LOGGED_IN:
+        if state is None:
+            problems.append("session state unreadable")
+        else:
+            why = STATE_WHY.get(state, "not logged in")
+            tmo = get("recovery_tmo_raw")
+            if state == "FAILED" and tmo:
+                why = why.replace("recovery_tmo", "recovery_tmo (%s%s)" % (tmo, "" if tmo == "off" else " s"))
+            problems.append("state %s (%s)" % (state, why))
+    sid = get("sid")
     conns = []
-    for conn in session.get("connections") or []:
+    for conn in conns_in:
         cstate = conn.get("state")
+        caddr = conn.get("address")
         conns.append({"cid": conn.get("cid"), "state": cstate,
-                      "portal": format_portal(conn.get("address"), conn.get("port"))})
+                      "portal": format_portal(caddr, conn.get("port")) if caddr else None})
         if cstate is not None and cstate != CONN_UP:
-            problems.append("connection %s:%s %s" % (session.get("sid"), conn.get("cid"), cstate))
+            problems.append("connection %s:%s %s" % (sid, conn.get("cid"), cstate))
     if not conns and state == LOGGED_IN:
         problems.append("no connection")
     devices = []
-    bad = {}
-    for dev in session.get("devices") or []:
+    bad = None
+    for dev in get("devices") or ():
         dstate = dev.get("state")
         devices.append({"hctl": dev.get("hctl"), "lun": dev.get("lun"), "block": dev.get("block"),
                         "state": dstate})
         if dstate != DEVICE_RUNNING:
+            if bad is None:
+                bad = {}
             name = dev.get("block") or "LUN %s" % dev.get("lun")
             bad.setdefault(dstate or "state unreadable", []).append("%s (%s)" % (name, dev.get("hctl")))
-    for dstate in sorted(bad):
+    for dstate in sorted(bad or ()):
         why = DEVICE_WHY.get(dstate)
         problems.append("device%s %s%s: %s" % ("s" if len(bad[dstate]) > 1 else "", dstate,
                                                " (%s)" % why if why else "", ", ".join(bad[dstate])))
     if conns:
-        cstates = sorted(set(c["state"] or "unknown" for c in conns))
+        cstates = _states([c["state"] for c in conns])
         conn_state = cstates[0] if len(cstates) == 1 else ",".join(cstates)
     else:
         conn_state = None
     return {
-        "sid": session.get("sid"),
-        "target": session.get("targetname"),
-        "portal": format_portal(address, port),
+        "sid": sid,
+        "target": get("targetname"),
+        "portal": format_portal(address, port) if address else None,
         "address": address,
         "port": port,
-        "tpgt": session.get("tpgt"),
-        "iface": session.get("ifacename"),
+        "tpgt": get("tpgt"),
+        "iface": get("ifacename"),
         "state": state,
         "connection_state": conn_state,
         "connections": conns,
         "devices": devices,
-        "device_states": sorted(set(d["state"] or "unknown" for d in devices)),
-        "recovery_tmo": session.get("recovery_tmo_raw", session.get("recovery_tmo")),
-        "host": (session.get("host") or {}).get("name"),
+        "device_states": _states([d["state"] for d in devices]) if devices else [],
+        "recovery_tmo": get("recovery_tmo_raw", get("recovery_tmo")),
+        "host": (get("host") or {}).get("name"),
         "healthy": not problems,
         "problems": problems,
     }
