@@ -133,6 +133,12 @@ def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(cl
     assert "discovery.sendtargets.auth.password = ********" in \
         sh(lab, "iscsiadm -m discoverydb -t st -p %s" % portal).stdout
     python_view = node_db_view(lab)
+    st_dir = "send_targets/%s,%s/" % (address, portal.rsplit(":", 1)[1])
+    for iqn in target_iqns(lab):
+        assert "\nF nodes/%s/%s,1/default 600\n" % (iqn, portal.replace(":", ",")) in "\n" + python_view
+        assert "L %s%s,%s,1,default -> " % (st_dir, iqn, portal.replace(":", ",")) in python_view
+    assert python_view.count("node.discovery_type = send_targets\n") == len(target_iqns(lab))
+    assert "static/" not in python_view
     again = lab.module(HOST, "discovery", {"portals": [portal], "backend": "python"})
     assert again["changed"] is False and again["created"] == [] and node_db_view(lab) == python_view
 
