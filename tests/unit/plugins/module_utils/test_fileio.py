@@ -151,8 +151,12 @@ def test_missing_directory_fails_cleanly(tmp_path, capsys):
     assert "directory %s does not exist" % (tmp_path / "missing") in result["msg"]
 
 
+def _mask(text):
+    return text.replace("s3cret", "********")
+
+
 def test_file_diff_names_an_absent_side_and_masks_both():
-    mask = lambda text: text.replace("s3cret", "********")  # noqa: E731
+    mask = _mask
     created = file_diff("/etc/x", None, "a=s3cret\n", mask=mask)
     assert created == {"before": "", "after": "a=********\n", "before_header": "/etc/x (absent)", "after_header": "/etc/x"}
     removed = file_diff("/etc/x", "b=s3cret\n", None, mask=mask)
