@@ -149,24 +149,28 @@ def main():
             print("wrong report: %r" % (report["counts"],))
             return 2
         sessions = _sysfs.read_sessions(root, brief=True)
+
+        def read():
+            return _sysfs.read_sessions(root, brief=True)
+
+        def evaluate():
+            return _health.evaluate(sessions, records, expect_automatic=True, min_paths=1, targets=targets)
+
         figures = [
             ("check", "read + evaluate: one session_check poll", median_of(check, args.repeat)),
-            ("read", "_sysfs.read_sessions(brief=True)", median_of(lambda: _sysfs.read_sessions(root, brief=True),
-                                                                    args.repeat)),
-            ("evaluate", "_health.evaluate, every expectation on",
-             median_of(lambda: _health.evaluate(sessions, records, expect_automatic=True, min_paths=1,
-                                                targets=targets), args.repeat)),
+            ("read", "_sysfs.read_sessions(brief=True)", median_of(read, args.repeat)),
+            ("evaluate", "_health.evaluate, every expectation on", median_of(evaluate, args.repeat)),
         ]
         paths = floor_paths(root, n)
         figures.append(("floor", "open/read/close of the %d verdict files only" % len(paths),
                         median_of(lambda: read_floor(paths), args.repeat)))
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print("session_check benchmark: %d synthetic sessions (%d unhealthy), tree on %s (built in %.1f s), "
-              "median of %d runs, %d CPUs, 1-min load %.2f" % (n, unhealthy, base or "disk", built, args.repeat,
-                                                                os.cpu_count() or 0, load))
+              "median of %d runs, %d CPUs, 1-min load %.2f"
+              % (n, unhealthy, base or "disk", built, args.repeat, os.cpu_count() or 0, load))
         for key, what, (wall, cpu, _result) in figures:
-            print("%-8s %-52s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/session cpu)" % (key, what, wall, cpu,
-                                                                                     cpu * 1000.0 / n))
+            print("%-8s %-52s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/session cpu)"
+                  % (key, what, wall, cpu, cpu * 1000.0 / n))
         wall, cpu, _result = figures[0][2]
         ok = wall < TARGET_MS
         print("goal: %d sessions checked (read + evaluate) in < %.0f ms: %s -- wall %.1f ms = %.2fx the goal, "
