@@ -14,6 +14,8 @@ lab/labctl's own helpers (state dir, QMP, QEMU command line, pid records) and ch
 * :func:`boot_diskless` -- stop an initiator VM (its disk overlay is kept), start it again with NO disk, the given
   kernel and initrd and ``root=... ip=...``: the initramfs logs in to the LUN and boots from it.  Same SSH port, same
   lab NIC (MAC, address, link to the target), same pid record, so ``labctl down`` still stops it.
+* :func:`rescue` -- a guest stuck in emergency mode is started again from its own disk with ``fstab=no`` (SSH comes
+  back, /etc/fstab can be fixed); :func:`restore_vm` then boots it normally.
 * :func:`restore_vm` -- stop the diskless VM and start the initiator from its own disk again with the command line
   saved by :func:`vm_cmdline` (exactly as labctl started it, minus a warm-snapshot restore).
 """
@@ -49,6 +51,10 @@ labctl = _load_labctl()
 
 class BootError(Exception):
     pass
+
+
+class EmergencyMode(BootError):
+    """The guest's boot stopped in systemd's emergency mode (root locked: no shell, no SSH)."""
 
 
 def _ssh(ctl, host, cmd, timeout=120, check=True, port=None, input=None):
@@ -87,8 +93,15 @@ def _drop_control_master(ctl, host):
                    check=False)
 
 
-def wait_boot(ctl, host, old_id, timeout):
-    """Wait until *host* answers SSH with a boot id other than *old_id*; seconds waited."""
+# What systemd prints on the console when a boot ends in emergency mode: SSH will never answer, stop waiting.
+EMERGENCY_MARKS = ("You are in emergency mode", "Cannot open access to console, the root account is locked")
+
+
+def wait_boot(ctl, host, old_id, timeout, console_offset=None):
+    """Wait until *host* answers SSH with a boot id other than *old_id*; seconds waited.
+
+    With *console_offset*, a boot that ends in emergency mode (systemd says so on the console written since that
+    offset) raises :class:`EmergencyMode` at once instead of waiting out *timeout*."""
     t0 = time.monotonic()
     deadline = t0 + timeout
     while time.monotonic() < deadline:
@@ -97,6 +110,11 @@ def wait_boot(ctl, host, old_id, timeout):
             return time.monotonic() - t0
         if new is None:
             _drop_control_master(ctl, host)
+        if console_offset is not None:
+            text = console_since(ctl, host, console_offset)
+            if any(mark in text for mark in EMERGENCY_MARKS):
+                raise EmergencyMode("%s: the boot ended in emergency mode after %.0f s (no SSH)"
+                                    % (host, time.monotonic() - t0))
         time.sleep(2)
     raise BootError("%s: no SSH from a new boot within %d s" % (host, timeout))
 
@@ -110,7 +128,7 @@ def reboot(ctl, host, timeout=400):
     t0 = time.monotonic()
     _ssh(ctl, host, "systemctl reboot", check=False, timeout=30)
     _drop_control_master(ctl, host)
-    wait_boot(ctl, host, old, timeout)
+    wait_boot(ctl, host, old, timeout, console_offset=offset)
     return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, host, offset)}
 
 
@@ -300,11 +318,31 @@ def boot_diskless(ctl, name, saved, kernel, initrd, extra_append, timeout=400):
     return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, name, 0)}
 
 
+def with_append(cmd, extra_append):
+    """*cmd* (a saved QEMU command) with extra kernel options, and without a warm-snapshot restore."""
+    out = _without(cmd, ("-incoming",))
+    i = out.index("-append")
+    out[i + 1] = " ".join(out[i + 1].split() + list(extra_append))
+    return out
+
+
+def rescue(ctl, name, extra_append=("fstab=no",), timeout=400):
+    """Bring back a guest that does not answer (emergency mode...): power it off, start it from its own disk with
+    *extra_append* (default ``fstab=no``: systemd ignores /etc/fstab, so a bad line cannot stop the boot) and wait for
+    SSH.  Returns the saved normal command line: fix the guest, then :func:`restore_vm` it (a reboot from inside
+    would keep the extra options, QEMU reuses its -append)."""
+    saved = vm_cmdline(ctl, name)
+    _stop(ctl, name)
+    _launch(ctl, name, with_append(saved, extra_append))
+    wait_boot(ctl, name, None, timeout, console_offset=0)
+    return saved
+
+
 def restore_vm(ctl, name, saved, timeout=400):
     """Start *name* again from its own disk with its *saved* command (cold boot; the overlay is NOT recreated)."""
     _stop(ctl, name)
     _launch(ctl, name, _without(saved, ("-incoming",)))
-    wait_boot(ctl, name, None, timeout)
+    wait_boot(ctl, name, None, timeout, console_offset=0)
 
 
 def main(argv=None):

@@ -354,12 +354,15 @@ def _hosts_still_answer(request):
         rootiscsi._drop_control_master(lab_obj._ctl, host)  # pylint: disable=protected-access
         if _answers(lab_obj, host):
             continue
-        dead.append(host)
+        offset = rootiscsi._console_size(lab_obj._ctl, host)  # pylint: disable=protected-access
         rootiscsi.qmp(lab_obj._ctl, host, "system_reset")
-        rootiscsi.wait_boot(lab_obj._ctl, host, None, 400)
+        try:
+            rootiscsi.wait_boot(lab_obj._ctl, host, None, 400, console_offset=offset)
+            dead.append("%s (reset over QMP so that the next tests can run)" % host)
+        except rootiscsi.BootError as exc:
+            dead.append("%s (a reset did not bring it back: %s)" % (host, exc))
     if dead:
-        pytest.fail("%s stopped answering SSH after this test (reset over QMP so the next tests can run)"
-                    % ", ".join(dead))
+        pytest.fail("stopped answering SSH after this test: %s" % "; ".join(dead))
 
 
 _started_by_us = {"flag": False, "done": False}
