@@ -81,6 +81,16 @@ sanity: venv tree
 lint: venv tree
 	PATH="$(BIN):$$PATH" $(BIN)/ansible-lint --offline --profile production
 
+# The benchmarks that need no lab and no extra packages: session_check over 4096 synthetic sessions, and the
+# pure-Python SendTargets exchange against iscsi-ls (tgtd on 127.0.0.1).  They print figures and ratios to their goals;
+# a missed goal is reported, not failed (speed targets live in benchmarks, not in tests).  node_bulk.py needs the
+# PyPI `ansible` bundle and minutes: run it by hand (README).
+.PHONY: bench
+bench: venv deps
+	$(BIN)/python benchmarks/session_check.py
+	@rc=0; $(BIN)/python benchmarks/iscsi_sendtargets.py || rc=$$?; \
+	if [ $$rc -gt 1 ]; then exit $$rc; fi; [ $$rc -eq 0 ] || echo "bench: iscsi_sendtargets.py exited 1: its goal was missed or it failed (see above)"
+
 # Tests that need local daemons but no VM: tgtd on 127.0.0.1 for the pure-Python initiator.
 .PHONY: integration
 integration: venv deps
@@ -88,12 +98,10 @@ integration: venv deps
 
 # Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
 # The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
-# `make test` runs the foundation's lab tests (TEST_LAB_TESTS: the lab itself, info, initiator_name) in one lab.
-# The other tests/lab files (node, iface, iscsid_config, discovery, session, and the reboot / root-on-iSCSI boot
-# tests), `fleet` and `role-test` each passed in their author's own lab but have not yet run together in one lab:
-# `make lab-test` runs them all (a reboot in test_boot_fstab left init1 unreachable in the one joint run so far).
-TEST_LAB_TESTS ?= tests/lab/test_lab.py tests/lab/test_info.py tests/lab/test_initiator_name.py
-TEST_SUITES ?= units fuzz integration sanity lint lab-test molecule
+# lab-bookworm (and lab-trixie) run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
+# last) in one lab of that Debian release.
+TEST_LAB_TESTS ?= tests/lab
+TEST_SUITES ?= units fuzz integration sanity lint bench lab-bookworm molecule
 test: deps venv
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	for t in $(TEST_SUITES); do \
@@ -115,13 +123,21 @@ lab-down:
 	@if [ -x $(BIN)/python ]; then $(LAB) down; else python3 $(REPO)/lab/labctl down; fi
 
 # The lab tests start the lab themselves (tests/lab/conftest.py); the lab is stopped afterwards whatever happens.
-# LAB_TESTS narrows the run (files or node ids); `make test` runs the foundation's lab tests, `make lab-test` all.
+# LAB_TESTS narrows the run (files or node ids); LAB_RELEASE picks the guests' Debian release (bookworm, trixie);
+# LAB_JUNIT names the JUnit report.
 LAB_TESTS ?= tests/lab
+LAB_JUNIT ?= lab
 lab-test: deps venv
 	@mkdir -p $(REPO)/.build/junit; rc=0; \
-	$(BIN)/pytest -q -p no:cacheprovider --junitxml=$(REPO)/.build/junit/lab.xml $(LAB_TESTS) || rc=$$?; \
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 --junitxml=$(REPO)/.build/junit/$(LAB_JUNIT).xml \
+	  $(LAB_TESTS) || rc=$$?; \
 	$(LAB) down || true; \
 	exit $$rc
+
+# The lab suites of `make test`: every lab test on Debian 12, then on Debian 13.
+.PHONY: lab-bookworm lab-trixie
+lab-bookworm lab-trixie: deps venv
+	@$(MAKE) --no-print-directory lab-test LAB_RELEASE=$(@:lab-%=%) LAB_JUNIT=$@ LAB_TESTS="$(LAB_TESTS)"
 
 # molecule/default on the lab (driver `default`: create.yml/destroy.yml call lab/labctl), run from the real
 # collection tree made by `tree`; the lab state stays in this checkout's .lab so lab-down always finds it.
