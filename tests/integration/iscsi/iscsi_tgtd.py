@@ -55,6 +55,31 @@ IQN = 'iqn.2024-01.org.example.tgt:'
 MiB = 1024 * 1024
 
 
+# ---- a host's files for the modules that read them (probe, session_check): node records as iscsiadm writes them
+def put_file(root, path, text):
+    """Write ``text`` at ``path`` under ``root`` (directories created)."""
+    full = os.path.join(root, path.lstrip('/'))
+    os.makedirs(os.path.dirname(full), exist_ok=True)
+    with open(full, 'w') as handle:
+        handle.write(text)
+
+
+def node_record(target, port, auth=''):
+    """A node record of ``target`` at 127.0.0.1:``port``, startup automatic, with ``auth`` lines (see chap_lines)."""
+    return ('# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.tpgt = 1\nnode.startup = automatic\n'
+            'iface.iscsi_ifacename = default\nnode.conn[0].address = 127.0.0.1\nnode.conn[0].port = %d\n'
+            '%s# END RECORD\n' % (target, port, auth))
+
+
+def chap_lines(user, secret, user_in=None, secret_in=None):
+    """A record's CHAP settings (mutual when user_in is given)."""
+    text = ('node.session.auth.authmethod = CHAP\nnode.session.auth.username = %s\n'
+            'node.session.auth.password = %s\n' % (user, secret))
+    if user_in:
+        text += 'node.session.auth.username_in = %s\nnode.session.auth.password_in = %s\n' % (user_in, secret_in)
+    return text
+
+
 def free_port(host='127.0.0.1'):
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:

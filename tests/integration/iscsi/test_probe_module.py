@@ -15,7 +15,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.modules import probe
 
-from iscsi_tgtd import INITIATOR, IQN, MiB, free_port
+from iscsi_tgtd import INITIATOR, IQN, MiB, chap_lines, free_port, node_record, put_file
 
 pytestmark = pytest.mark.tgtd
 
@@ -67,45 +67,24 @@ def test_explicit_targets(tgt, capsys, monkeypatch):
     assert all(p['logged_out'] for p in probes if p['authenticated'])
 
 
-def _put(root, path, text):
-    full = os.path.join(root, path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
-
-
-def _record(target, port, auth=''):
-    return ('# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.tpgt = 1\nnode.startup = automatic\n'
-            'iface.iscsi_ifacename = default\nnode.conn[0].address = 127.0.0.1\nnode.conn[0].port = %d\n'
-            '%s# END RECORD\n' % (target, port, auth))
-
-
-def _chap(user, secret, user_in=None, secret_in=None):
-    text = ('node.session.auth.authmethod = CHAP\nnode.session.auth.username = %s\n'
-            'node.session.auth.password = %s\n' % (user, secret))
-    if user_in:
-        text += 'node.session.auth.username_in = %s\nnode.session.auth.password_in = %s\n' % (user_in, secret_in)
-    return text
-
-
 @pytest.fixture
 def node_db(tgt, tmp_path):
     root = str(tmp_path)
-    _put(root, '/var/lib/dpkg/status',
-         'Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.1.8-1\n')
-    _put(root, '/etc/iscsi/initiatorname.iscsi', 'InitiatorName=%s\n' % INITIATOR)
+    put_file(root, '/var/lib/dpkg/status',
+             'Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.1.8-1\n')
+    put_file(root, '/etc/iscsi/initiatorname.iscsi', 'InitiatorName=%s\n' % INITIATOR)
     port = tgt.port
     entries = [
         (tgt.plain, ''),
-        (tgt.chap, _chap(tgt.user, tgt.secret)),
-        (tgt.mutual, _chap(tgt.m_user, tgt.m_secret, tgt.t_user, tgt.t_secret)),
+        (tgt.chap, chap_lines(tgt.user, tgt.secret)),
+        (tgt.mutual, chap_lines(tgt.m_user, tgt.m_secret, tgt.t_user, tgt.t_secret)),
         (IQN + 'gone', ''),
     ]
     for target, auth in entries:
-        _put(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (target, port), _record(target, port, auth))
+        put_file(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (target, port), node_record(target, port, auth))
     # a record of the same target for a portal where nothing listens
     closed = free_port()
-    _put(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (tgt.plain, closed), _record(tgt.plain, closed))
+    put_file(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (tgt.plain, closed), node_record(tgt.plain, closed))
     return root, closed
 
 

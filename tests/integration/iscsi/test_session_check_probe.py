@@ -16,46 +16,25 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.modules import session_check
 
-from iscsi_tgtd import INITIATOR, MiB
+from iscsi_tgtd import INITIATOR, MiB, chap_lines, node_record, put_file
 
 pytestmark = pytest.mark.tgtd
 
 WRONG = 'Wrong-Secret-probe-9'
 
 
-def put(root, path, text):
-    full = os.path.join(root, path.lstrip('/'))
-    os.makedirs(os.path.dirname(full), exist_ok=True)
-    with open(full, 'w') as handle:
-        handle.write(text)
-
-
-def record(target, port, auth=''):
-    return ('# BEGIN RECORD 2.1.8\nnode.name = %s\nnode.tpgt = 1\nnode.startup = automatic\n'
-            'iface.iscsi_ifacename = default\nnode.conn[0].address = 127.0.0.1\nnode.conn[0].port = %d\n'
-            '%s# END RECORD\n' % (target, port, auth))
-
-
-def chap(user, secret, user_in=None, secret_in=None):
-    text = ('node.session.auth.authmethod = CHAP\nnode.session.auth.username = %s\n'
-            'node.session.auth.password = %s\n' % (user, secret))
-    if user_in:
-        text += 'node.session.auth.username_in = %s\nnode.session.auth.password_in = %s\n' % (user_in, secret_in)
-    return text
-
-
 @pytest.fixture
 def host_tree(tgt, tmp_path):
     """A host: initiator name, node records with CHAP, an (empty) sysfs: no kernel session."""
     root = str(tmp_path)
-    put(root, '/etc/iscsi/initiatorname.iscsi', 'InitiatorName=%s\n' % INITIATOR)
-    put(root, '/var/lib/dpkg/status',
-        'Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.1.8-1\n')
+    put_file(root, '/etc/iscsi/initiatorname.iscsi', 'InitiatorName=%s\n' % INITIATOR)
+    put_file(root, '/var/lib/dpkg/status',
+             'Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.1.8-1\n')
     os.makedirs(os.path.join(root, 'sys/class/iscsi_session'))
     port = tgt.port
-    for target, auth in ((tgt.plain, ''), (tgt.chap, chap(tgt.user, tgt.secret)),
-                         (tgt.mutual, chap(tgt.m_user, tgt.m_secret, tgt.t_user, tgt.t_secret))):
-        put(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (target, port), record(target, port, auth))
+    for target, auth in ((tgt.plain, ''), (tgt.chap, chap_lines(tgt.user, tgt.secret)),
+                         (tgt.mutual, chap_lines(tgt.m_user, tgt.m_secret, tgt.t_user, tgt.t_secret))):
+        put_file(root, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (target, port), node_record(target, port, auth))
     return root
 
 
@@ -108,7 +87,7 @@ def test_probe_with_the_records_credentials(tgt, host_tree, capsys, monkeypatch)
 
 def test_a_wrong_stored_password_makes_the_host_unhealthy(tgt, host_tree, capsys, monkeypatch):
     path = os.path.join(host_tree, 'etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (tgt.chap, tgt.port))
-    put(host_tree, path[len(host_tree):], record(tgt.chap, tgt.port, chap(tgt.user, WRONG)))
+    put_file(host_tree, path[len(host_tree):], node_record(tgt.chap, tgt.port, chap_lines(tgt.user, WRONG)))
     res = run(capsys, monkeypatch, host_tree, probe=True, probe_timeout=3)
     assert res['_rc'] == 1 and res['failed'] is True and res['healthy'] is False
     bad = [p for p in res['probes'] if not p['authenticated']]
@@ -127,7 +106,7 @@ def test_a_wrong_stored_password_makes_the_host_unhealthy(tgt, host_tree, capsys
 def test_an_unreachable_portal_is_reported_within_the_timeout(tgt, host_tree, capsys, monkeypatch):
     from iscsi_tgtd import free_port  # pylint: disable=import-outside-toplevel
     closed = free_port()
-    put(host_tree, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (tgt.plain, closed), record(tgt.plain, closed))
+    put_file(host_tree, '/etc/iscsi/nodes/%s/127.0.0.1,%d,1/default' % (tgt.plain, closed), node_record(tgt.plain, closed))
     res = run(capsys, monkeypatch, host_tree, probe=True, probe_portals=['127.0.0.1:%d' % closed], probe_timeout=2)
     assert res['_rc'] == 1 and [p['portal'] for p in res['probes']] == ['127.0.0.1:%d' % closed]
     probe = res['probes'][0]
