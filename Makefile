@@ -19,7 +19,7 @@ export PY_COLORS := 0
 .PHONY: help deps venv tree units sanity lint lab-test molecule test demo lab-up lab-down clean
 
 help:
-	@echo "make test   - install what is needed, run unit, sanity, lint and lab suites"
+	@echo "make test   - install what is needed, run every suite of TEST_SUITES (units to the fleet), print a summary"
 	@echo "make demo   - install what is needed, start the lab, run playbooks/demo.yml, stop the lab"
 	@echo "make units  - unit tests only (seconds)"
 
@@ -98,10 +98,10 @@ integration: venv deps
 
 # Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
 # The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
-# lab-bookworm (and lab-trixie) run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
+# lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
 # last) in one lab of that Debian release.
 TEST_LAB_TESTS ?= tests/lab
-TEST_SUITES ?= units fuzz integration sanity lint bench lab-bookworm molecule
+TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check lab-bookworm lab-trixie molecule role-test fleet
 test: deps venv
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	for t in $(TEST_SUITES); do \
