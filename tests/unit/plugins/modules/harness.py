@@ -18,8 +18,8 @@ from ansible.module_utils.testing import patch_module_args
 def run_module(capsys, module, args, check=False, diff=True):
     """Run ``module.main()`` with ``args`` (check mode / diff as asked) and return its result.
 
-    The result also holds ``_raw`` (the whole JSON the module printed, to search for leaked secrets); ``warnings`` are
-    plain strings; ``invocation`` is dropped.  The exit code must agree with ``failed``."""
+    The result also holds ``_raw`` (the whole JSON the module printed, to search for leaked secrets) and ``_rc`` (the
+    exit code, which must agree with ``failed``); ``warnings`` are plain strings; ``invocation`` is dropped."""
     args = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
     # module.warn() collects in a process-wide registry: start each in-process run with an empty one.
     ansible_warnings._global_warnings.clear()  # pylint: disable=protected-access
@@ -32,6 +32,7 @@ def run_module(capsys, module, args, check=False, diff=True):
     result["warnings"] = [w["event"]["msg"] if isinstance(w, dict) else w for w in result.get("warnings", [])]
     result.pop("invocation", None)
     result["_raw"] = out
+    result["_rc"] = info.value.code
     return result
 
 

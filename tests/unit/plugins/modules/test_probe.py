@@ -7,14 +7,13 @@ The network part is stubbed here; tests/integration/iscsi/test_probe_module.py r
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_probe as IP
 from ansible_collections.openiscsi.initiator.plugins.modules import probe
+from harness import run_module
 
 NAME = 'iqn.1993-08.org.debian:01:abcdef'
 TGT = 'iqn.2025-01.lab.openiscsi:tgt-a'
@@ -63,13 +62,8 @@ def run(capsys, monkeypatch, root, args, stub=None):
                        'ifaces': request['ifaces'], 'source': request['source']})
         return result
     monkeypatch.setattr(IP, 'run_request', fake)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            probe.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result['_rc'] = exc.value.code
-    return result, calls, out
+    result = run_module(capsys, probe, args, diff=False)
+    return result, calls, result['_raw']
 
 
 # --------------------------------------------------------------------------------------------- request building

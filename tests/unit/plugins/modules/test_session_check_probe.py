@@ -7,15 +7,14 @@ _iscsi_probe.run_request.  tests/integration/iscsi/test_session_check_probe.py r
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_probe as IP
 from ansible_collections.openiscsi.initiator.plugins.modules import session_check
+from harness import run_module
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures"))
 import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
@@ -78,14 +77,7 @@ class FakeNetwork:
 def run(capsys, monkeypatch, root, net, **args):
     monkeypatch.setattr(session_check, "ROOT", str(root))
     monkeypatch.setattr(IP, "run_request", net)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exc:
-            session_check.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["_rc"] = exc.value.code
-    result["_raw"] = out
-    return result
+    return run_module(capsys, session_check, args, diff=False)
 
 
 def test_probe_every_record_with_its_stored_credentials(capsys, monkeypatch, tmp_path):
