@@ -100,22 +100,25 @@ _gone = [0]  # brief reads that found something missing so far; a session whose 
 _scan = {"resolved": {}, "listing": (None, None)}  # per-scan memo: realpath of fixed dirs, the last session listing
 
 
+def _failed_read(exc):
+    """What a brief read that raised *exc* yields: ``_MISSING`` (counted in ``_gone``) when the file is gone,
+    ``None`` when it is unreadable."""
+    if exc.errno in _GONE:
+        _gone[0] += 1
+        return _MISSING
+    return None
+
+
 def read_value(path):
     """``read_attr`` for the brief scan: os-level calls, ``_MISSING`` when there is no such file."""
     try:
         fd = _open_fd(path, _O_RDONLY)
     except OSError as exc:
-        if exc.errno in _GONE:
-            _gone[0] += 1
-            return _MISSING
-        return None
+        return _failed_read(exc)
     try:
         data = os.read(fd, 65536)
     except OSError as exc:
-        if exc.errno in _GONE:
-            _gone[0] += 1
-            return _MISSING
-        return None
+        return _failed_read(exc)
     finally:
         os.close(fd)
     value = data.decode("utf-8", "replace").rstrip("\n").rstrip("\0")
