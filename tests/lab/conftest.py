@@ -163,6 +163,44 @@ class Lab:
         p = self.data["portals"][index]
         return f"{p['address']}:{p['port']}"
 
+    def portals(self) -> list[str]:
+        """Every lab portal as ``address:port``."""
+        return [self.portal(i) for i in range(len(self.data["portals"]))]
+
+    def target_iqns(self) -> list[str]:
+        return sorted(t["iqn"] for t in self.data["targets"].values())
+
+    # ---- target and initiator state shared by several test files
+    def discovery_chap(self, on: bool) -> None:
+        """Require (on) or drop (off) CHAP for SendTargets discovery (``labctl discovery-chap``)."""
+        self._ctl.set_discovery_chap(on)
+        self.reload()
+
+    def db_root(self, host: str) -> str:
+        """The node DB in use on *host*: /var/lib/iscsi (open-iscsi >= 2.1.10-3, Debian 13) or /etc/iscsi."""
+        return self.ssh(host, "if [ -d /var/lib/iscsi/nodes ] || [ ! -d /etc/iscsi/nodes ] && dpkg --compare-versions "
+                              "\"$(dpkg-query -W -f='${Version}' open-iscsi)\" ge 2.1.10-3; then echo /var/lib/iscsi; "
+                              "else echo /etc/iscsi; fi").stdout.strip()
+
+    def forget_targets(self, host: str, extra: str = "") -> None:
+        """Log *host* out of every lab target and delete their node records, static links and the lab portals'
+        discovery records (by iscsiadm, then from both node DB roots); *extra* is one more shell command to run."""
+        cmds = []
+        for iqn in self.target_iqns():
+            cmds.append("iscsiadm -m node -T %s -u >/dev/null 2>&1" % shlex.quote(iqn))
+            cmds.append("iscsiadm -m node -T %s -o delete >/dev/null 2>&1" % shlex.quote(iqn))
+        for portal in self.portals():
+            cmds.append("iscsiadm -m discoverydb -t st -p %s -o delete >/dev/null 2>&1" % portal)
+        for root in ("/etc/iscsi", "/var/lib/iscsi"):
+            for iqn in self.target_iqns():
+                cmds.append("rm -rf %s/nodes/%s" % (root, shlex.quote(iqn)))
+                cmds.append("rm -f %s/static/%s,*" % (root, shlex.quote(iqn)))
+            for p in self.data["portals"]:
+                cmds.append("rm -rf %s/send_targets/%s,%d" % (root, p["address"], p["port"]))
+        if extra:
+            cmds.append(extra)
+        self.ssh(host, "; ".join(cmds) + "; true")
+
     # ---- shell
     def ssh(self, host: str, cmd, check: bool = True, timeout: float = 300, input: str | None = None):
         """Run a shell command on a lab host as root; CompletedProcess with text stdout/stderr."""

@@ -10,7 +10,6 @@ target, the argv-recording iscsiadm wrapper gone.
 from __future__ import annotations
 
 import json
-import shlex
 
 import pytest
 
@@ -19,14 +18,6 @@ pytestmark = pytest.mark.lab
 HOST = "init1"
 WRAPPER = "/usr/local/sbin/iscsiadm"
 ARGV_LOG = "/run/lab-iscsiadm-argv.log"
-
-
-def portals(lab):
-    return ["%s:%d" % (p["address"], p["port"]) for p in lab.data["portals"]]
-
-
-def target_iqns(lab):
-    return sorted(t["iqn"] for t in lab.data["targets"].values())
 
 
 def sh(lab, cmd, check=True):
@@ -41,47 +32,19 @@ def db_snapshot(lab):
     return out
 
 
-def db_root(lab):
-    return sh(lab, "if [ -d /var/lib/iscsi/nodes ] || [ ! -d /etc/iscsi/nodes ] && dpkg --compare-versions "
-                   "\"$(dpkg-query -W -f='${Version}' open-iscsi)\" ge 2.1.10-3; then echo /var/lib/iscsi; "
-                   "else echo /etc/iscsi; fi").stdout.strip()
-
-
 def cleanup(lab):
-    """Log out of the lab targets, delete their node records and the lab portals' discovery records."""
-    cmds = []
-    for iqn in target_iqns(lab):
-        cmds.append("iscsiadm -m node -T %s -u >/dev/null 2>&1" % shlex.quote(iqn))
-        cmds.append("iscsiadm -m node -T %s -o delete >/dev/null 2>&1" % shlex.quote(iqn))
-    for portal in portals(lab):
-        cmds.append("iscsiadm -m discoverydb -t st -p %s -o delete >/dev/null 2>&1" % portal)
-    for root in ("/etc/iscsi", "/var/lib/iscsi"):
-        for iqn in target_iqns(lab):
-            cmds.append("rm -rf %s/nodes/%s" % (root, shlex.quote(iqn)))
-        for p in lab.data["portals"]:
-            cmds.append("rm -rf %s/send_targets/%s,%d" % (root, p["address"], p["port"]))
-    cmds.append("rm -f %s %s" % (WRAPPER, ARGV_LOG))
-    sh(lab, "; ".join(cmds) + "; true")
-
-
-def discovery_chap(lab, on):
-    user = shlex.quote(lab.data["discovery_chap"]["incoming"]["username"])
-    if on:
-        lab.ssh("target", "touch /etc/lab/discovery-chap; tgtadm --lld iscsi --mode account --op bind --user %s "
-                          "2>/dev/null || true" % user)
-    else:
-        lab.ssh("target", "rm -f /etc/lab/discovery-chap; tgtadm --lld iscsi --mode account --op unbind --user %s "
-                          "2>/dev/null || true" % user)
+    """The lab targets' node and discovery records gone from the initiator, the argv-recording wrapper removed."""
+    lab.forget_targets(HOST, extra="rm -f %s %s" % (WRAPPER, ARGV_LOG))
 
 
 @pytest.fixture
 def clean(lab):
-    discovery_chap(lab, False)
+    lab.discovery_chap(False)
     cleanup(lab)
     try:
         yield lab
     finally:
-        discovery_chap(lab, False)
+        lab.discovery_chap(False)
         cleanup(lab)
 
 
@@ -89,14 +52,14 @@ def expected_records(lab, portal_list):
     """What SendTargets at each portal offers: every target, at the portal asked (tgtd answers with that one)."""
     out = []
     for portal in portal_list:
-        for iqn in target_iqns(lab):
+        for iqn in lab.target_iqns():
             out.append({"target": iqn, "portal": portal, "tpgt": 1, "iface": "default"})
     return sorted(out, key=lambda d: (d["target"], d["portal"], d["tpgt"], d["iface"]))
 
 
 def test_plain_discovery_creates_records_check_mode_predicts_second_run_no_change(clean):
     lab = clean
-    both = portals(lab)
+    both = lab.portals()
     before = db_snapshot(lab)
     pred = lab.module(HOST, "discovery", {"portals": both}, check=True, diff=True)
     assert not pred.get("failed"), pred
@@ -122,7 +85,7 @@ def test_plain_discovery_creates_records_check_mode_predicts_second_run_no_chang
 
 def test_discovery_does_not_reset_a_changed_record(clean):
     lab = clean
-    portal = portals(lab)[0]
+    portal = lab.portals()[0]
     iqn = lab.data["targets"]["open"]["iqn"]
     lab.module(HOST, "discovery", {"portals": [portal]})
     sh(lab, "iscsiadm -m node -T %s -p %s -o update -n node.startup -v automatic "
@@ -138,7 +101,7 @@ def test_discovery_does_not_reset_a_changed_record(clean):
 
 def test_create_nodes_false_only_reports(clean):
     lab = clean
-    portal = portals(lab)[0]
+    portal = lab.portals()[0]
     res = lab.module(HOST, "discovery", {"portals": [portal], "create_nodes": False})
     assert res["targets"] == expected_records(lab, [portal]) and res["created"] == []
     assert sh(lab, "iscsiadm -m node", check=False).stdout.strip() == ""
@@ -160,8 +123,8 @@ def recorded_argv(lab):
 def test_discovery_chap_secret_never_on_argv(clean):
     lab = clean
     disc = lab.data["discovery_chap"]["incoming"]
-    portal = portals(lab)[0]
-    discovery_chap(lab, True)
+    portal = lab.portals()[0]
+    lab.discovery_chap(True)
     install_argv_wrapper(lab)
 
     refused = lab.module(HOST, "discovery", {"portals": [portal]})
@@ -189,7 +152,7 @@ def test_discovery_chap_secret_never_on_argv(clean):
     assert any(c[1:] == ["-m", "discoverydb", "-t", "st", "-p", portal, "--discover", "-o", "new", "-P", "1"]
                for c in calls), calls
     # stored where iscsiadm reads it, mode 0600, and iscsiadm's own reader sees it (masked)
-    st = "%s/send_targets/%s,%s/st_config" % (db_root(lab), portal.split(":")[0], portal.split(":")[1])
+    st = "%s/send_targets/%s,%s/st_config" % (lab.db_root(HOST), portal.split(":")[0], portal.split(":")[1])
     assert sh(lab, "stat -c %%a %s" % st).stdout.strip() == "600"
     shown = sh(lab, "iscsiadm -m discoverydb -t st -p %s" % portal).stdout
     assert "discovery.sendtargets.auth.authmethod = CHAP" in shown

@@ -14,8 +14,6 @@ off on the target.
 
 from __future__ import annotations
 
-import shlex
-
 import pytest
 
 pytestmark = pytest.mark.lab
@@ -27,18 +25,6 @@ def sh(lab, cmd, check=True):
     return lab.ssh(HOST, cmd, check=check)
 
 
-def portals(lab):
-    return ["%s:%d" % (p["address"], p["port"]) for p in lab.data["portals"]]
-
-
-def tgt(lab, key):
-    return lab.data["targets"][key]
-
-
-def target_iqns(lab):
-    return sorted(t["iqn"] for t in lab.data["targets"].values())
-
-
 def sysfs(lab):
     """Every kernel iSCSI session as sysfs shows it: sid, target, state, ISID, connection state and address."""
     return sh(lab, "for s in /sys/class/iscsi_session/session*; do [ -e $s ] || continue; "
@@ -48,66 +34,36 @@ def sysfs(lab):
                    "done; done").stdout
 
 
-def discovery_chap(lab, on):
-    user = shlex.quote(lab.data["discovery_chap"]["incoming"]["username"])
-    if on:
-        lab.ssh("target", "touch /etc/lab/discovery-chap; tgtadm --lld iscsi --mode account --op bind --user %s "
-                          "2>/dev/null || true" % user)
-    else:
-        lab.ssh("target", "rm -f /etc/lab/discovery-chap; tgtadm --lld iscsi --mode account --op unbind --user %s "
-                          "2>/dev/null || true" % user)
-
-
-def cleanup(lab):
-    cmds = []
-    for iqn in target_iqns(lab):
-        q = shlex.quote(iqn)
-        cmds += ["iscsiadm -m node -T %s -u >/dev/null 2>&1" % q, "iscsiadm -m node -T %s -o delete >/dev/null 2>&1" % q]
-    for portal in portals(lab):
-        cmds.append("iscsiadm -m discoverydb -t st -p %s -o delete >/dev/null 2>&1" % portal)
-    for root in ("/etc/iscsi", "/var/lib/iscsi"):
-        for iqn in target_iqns(lab):
-            cmds.append("rm -rf %s/nodes/%s" % (root, shlex.quote(iqn)))
-            cmds.append("rm -f %s/static/%s,*" % (root, shlex.quote(iqn)))
-        for p in lab.data["portals"]:
-            cmds.append("rm -rf %s/send_targets/%s,%d" % (root, p["address"], p["port"]))
-    sh(lab, "; ".join(cmds) + "; true")
-
-
 @pytest.fixture
 def clean(lab):
-    discovery_chap(lab, False)
-    cleanup(lab)
+    lab.discovery_chap(False)
+    lab.forget_targets(HOST)
     try:
         yield lab
     finally:
-        discovery_chap(lab, False)
-        cleanup(lab)
-
-
-def db_root(lab):
-    return sh(lab, "if [ -d /var/lib/iscsi/nodes ]; then echo /var/lib/iscsi; else echo /etc/iscsi; fi").stdout.strip()
+        lab.discovery_chap(False)
+        lab.forget_targets(HOST)
 
 
 def node_db_view(lab):
     """The node records and the discovery/static links as files: path, link target or content (st_config left out:
     it holds the discovery secret)."""
-    root = db_root(lab)
+    root = lab.db_root(HOST)
     return sh(lab, "cd %s && for f in $(find nodes send_targets static -mindepth 1 \\( -type f -o -type l \\) "
                    "! -name st_config 2>/dev/null | sort); do if [ -L $f ]; then echo \"L $f -> $(readlink $f)\"; "
                    "else echo \"F $f $(stat -c %%a $f)\"; cat $f; fi; done" % root).stdout
 
 
 def expected(lab, portal):
-    return [{"target": iqn, "portal": portal, "tpgt": 1, "iface": "default"} for iqn in target_iqns(lab)]
+    return [{"target": iqn, "portal": portal, "tpgt": 1, "iface": "default"} for iqn in lab.target_iqns()]
 
 
 def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(clean):
     lab = clean
     disc = lab.data["discovery_chap"]["incoming"]
-    portal = portals(lab)[0]
+    portal = lab.portals()[0]
     address = portal.rsplit(":", 1)[0]
-    discovery_chap(lab, True)
+    lab.discovery_chap(True)
     sessions_before = sysfs(lab)
     auth = {"username": disc["username"], "password": disc["password"]}
 
@@ -117,7 +73,7 @@ def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(cl
                                            "auth": {"username": disc["username"], "password": "not-the-secret-7"}})
     assert wrong.get("failed") and "auth.username/auth.password" in wrong["msg"]
     assert "not-the-secret-7" not in wrong["_raw"]
-    cleanup(lab)
+    lab.forget_targets(HOST)
 
     res = lab.module(HOST, "discovery", {"portals": [portal], "backend": "python", "auth": auth}, diff=True)
     assert not res.get("failed"), res
@@ -125,7 +81,7 @@ def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(cl
     assert disc["password"] not in res["_raw"]
     # iscsiadm's own reader lists them and sees them as discovered at the portal
     listed = sh(lab, "iscsiadm -m node").stdout
-    for iqn in target_iqns(lab):
+    for iqn in lab.target_iqns():
         assert "%s,1 %s" % (portal, iqn) in listed
         shown = sh(lab, "iscsiadm -m node -T %s -p %s" % (iqn, portal)).stdout
         assert "node.discovery_address = %s\n" % address in shown
@@ -134,16 +90,16 @@ def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(cl
         sh(lab, "iscsiadm -m discoverydb -t st -p %s" % portal).stdout
     python_view = node_db_view(lab)
     st_dir = "send_targets/%s,%s/" % (address, portal.rsplit(":", 1)[1])
-    for iqn in target_iqns(lab):
+    for iqn in lab.target_iqns():
         assert "\nF nodes/%s/%s,1/default 600\n" % (iqn, portal.replace(":", ",")) in "\n" + python_view
         assert "L %s%s,%s,1,default -> " % (st_dir, iqn, portal.replace(":", ",")) in python_view
-    assert python_view.count("node.discovery_type = send_targets\n") == len(target_iqns(lab))
+    assert python_view.count("node.discovery_type = send_targets\n") == len(lab.target_iqns())
     assert "static/" not in python_view
     again = lab.module(HOST, "discovery", {"portals": [portal], "backend": "python"})
     assert again["changed"] is False and again["created"] == [] and node_db_view(lab) == python_view
 
     # the same discovery by iscsiadm itself (the kernel transport is there in the lab): the same files and links
-    cleanup(lab)
+    lab.forget_targets(HOST)
     real = lab.module(HOST, "discovery", {"portals": [portal], "backend": "iscsiadm", "auth": auth})
     assert not real.get("failed") and real["backend"] == "iscsiadm" and real["created"] == res["created"], real
     iscsiadm_view = node_db_view(lab)
@@ -156,8 +112,8 @@ def test_python_backend_discovery_with_discovery_chap_makes_iscsiadms_records(cl
 
 def test_session_check_probe_good_and_wrong_password_kernel_sessions_untouched(clean):
     lab = clean
-    portal = portals(lab)[0]
-    chap, mutual = tgt(lab, "chap"), tgt(lab, "mutual")
+    portal = lab.portals()[0]
+    chap, mutual = lab.target("chap"), lab.target("mutual")
     inc = chap["auth"]["incoming"]
     m_in, m_out = mutual["auth"]["incoming"], mutual["auth"]["outgoing"]
     good_chap = {"username": inc["username"], "password": inc["password"]}
