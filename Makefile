@@ -48,7 +48,7 @@ $(VENV)/.stamp: requirements-dev.txt | deps
 # is the copy's non-ignored files.
 tree:
 	@mkdir -p $(COLL)
-	@rsync -a --delete --filter=':- .gitignore' --exclude=/.git --exclude=/.venv --exclude=/.build \
+	@flock $(REPO)/.build/tree.lock rsync -a --delete --filter=':- .gitignore' --exclude=/.git --exclude=/.venv --exclude=/.build \
 	  --exclude='/.lab*' --exclude=/tests/output --exclude=__pycache__ --exclude=/lab/cache $(REPO)/ $(COLL)/
 	@[ -d $(COLL)/.git ] || git -C $(COLL) init -q
 
@@ -96,20 +96,18 @@ bench: venv deps
 integration: venv deps
 	$(BIN)/pytest -q -p no:cacheprovider --junitxml=$(REPO)/.build/junit/integration.xml tests/integration
 
-# Every suite, even after one fails; a summary with timings, then the summed pytest counts as the last line.
-# The lab suites tear their VMs down themselves; `lab-down` runs once more at the end as a safety net.
+# Every suite, even after one fails, on TEST_JOBS workers (hacking/run_suites.py: longest suites first, each worker
+# with its own lab state directory, every output line prefixed with its suite); a summary with timings, then the
+# summed pytest counts as the last line.  TEST_JOBS=1 runs the suites one after the other in the order given.
 # lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
 # last) in one lab of that Debian release.
 TEST_LAB_TESTS ?= tests/lab
 TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check lab-bookworm lab-trixie molecule role-test fleet
-test: deps venv
+TEST_JOBS ?= 2
+test: deps venv tree
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
-	for t in $(TEST_SUITES); do \
-	  echo "==== $$t"; start=$$(date +%s); \
-	  if $(MAKE) --no-print-directory $$t LAB_TESTS="$(TEST_LAB_TESTS)"; then r=passed; else r=FAILED; rc=1; fi; \
-	  echo "suite $$t: $$r in $$(( $$(date +%s) - start )) s" >> .build/test-summary.txt; \
-	done; \
-	$(MAKE) --no-print-directory lab-down >/dev/null 2>&1 || true; \
+	$(BIN)/python hacking/run_suites.py --jobs $(TEST_JOBS) --repo $(REPO) --make-arg LAB_TESTS="$(TEST_LAB_TESTS)" \
+	  $(TEST_SUITES) || rc=$$?; \
 	echo "==== summary"; cat .build/test-summary.txt; \
 	$(BIN)/python hacking/junit_summary.py .build/junit; \
 	exit $$rc
