@@ -5,19 +5,21 @@
 
     .venv/bin/python benchmarks/session_check.py [--sessions 4096] [--repeat 5]
 
-Builds a synthetic sysfs tree (the kernel's layout: class symlinks, session/connection/target/LUN directories; one
-logged-in connection, a controller LUN 0 and a disk LUN 1 per session; every 64th session FAILED with blocked
-devices) on tmpfs (/dev/shm) when available -- in the page cache, as real sysfs is in memory -- then times, as the
-median of --repeat runs, wall clock and this process's CPU time (the machine is shared: CPU time is what the check
-itself costs, wall time what it took with everyone else's load):
+Builds a synthetic sysfs tree (the kernel's layout: the class links of sessions, connections, SCSI devices and
+disks; session/connection/target/LUN directories; one logged-in connection, a controller LUN 0 and a disk LUN 1 per
+session; every 64th session FAILED with blocked devices) on tmpfs (/dev/shm) when available -- in the page cache, as
+real sysfs is in memory -- then times, as the median of --repeat runs, wall clock and CPU time (this process plus
+the reader's forked workers; the machine is shared: CPU time is what the check itself costs, wall time what it took
+with everyone else's load):
 
 * check      - THE figure: one full session_check poll, _sysfs.read_sessions(brief=True) + _health.evaluate with
-               every expectation on (node records with automatic startup, min_paths, targets); goal < 100 ms;
-* read       - the reader alone;
+               every expectation on (node records with automatic startup, min_paths, targets); goal < 100 ms wall;
+* read       - the reader alone, with its default number of forked readers (one per CPU, _sysfs.PARALLEL_MIN);
+* read1      - the reader in one process (workers=1);
 * evaluate   - the health verdict alone, over the reader's output;
 * floor      - only os.open/os.read/os.close of the files the verdict cannot do without (each session's state, its
-               connection's state, its devices' states), paths precomputed: what this machine's system calls cost
-               before any Python logic, i.e. the lower bound of any pure-Python check of that many sessions.
+               connection's state, its devices' states), paths precomputed, in one process: what this machine's
+               system calls cost before any Python logic.
 
 Prints one line per figure, the ratio of the check to the 100 ms goal and the verdict.  Exit status 0 whatever the
 verdict (a figure, not a test); 2 when the reader's output is wrong.
@@ -54,8 +56,10 @@ def build_tree(root, count):
     """The kernel's layout for *count* software-iSCSI sessions (session N on hostN+1, LUN 0 + LUN 1)."""
     cls = os.path.join(root, "sys/class/iscsi_session")
     ccls = os.path.join(root, "sys/class/iscsi_connection")
-    os.makedirs(cls)
-    os.makedirs(ccls)
+    dcls = os.path.join(root, "sys/class/scsi_device")
+    bcls = os.path.join(root, "sys/class/block")
+    for directory in (cls, ccls, dcls, bcls):
+        os.makedirs(directory)
     for sid in range(1, count + 1):
         host = sid + 1
         failed = sid % 64 == 0
@@ -77,10 +81,14 @@ def build_tree(root, count):
         os.symlink(os.path.relpath(cdir, ccls), os.path.join(ccls, cname))
         for lun in (0, 1):
             ddir = os.path.join(sdev, "target%d:0:0" % host, "%d:0:0:%d" % (host, lun))
-            os.makedirs(ddir)
+            hctl = "%d:0:0:%d" % (host, lun)
+            os.makedirs(os.path.join(ddir, "scsi_device", hctl))
+            os.symlink(os.path.relpath(os.path.join(ddir, "scsi_device", hctl), dcls), os.path.join(dcls, hctl))
             _write(os.path.join(ddir, "state"), ("blocked" if failed else "running") + "\n")
             if lun:
-                os.makedirs(os.path.join(ddir, "block", "sd%d" % sid))
+                bdir = os.path.join(ddir, "block", "sd%d" % sid)
+                os.makedirs(bdir)
+                os.symlink(os.path.relpath(bdir, bcls), os.path.join(bcls, "sd%d" % sid))
 
 
 def records_for(count):
@@ -111,15 +119,21 @@ def read_floor(paths):
     return len(paths)
 
 
+def cpu_seconds():
+    """CPU time of this process and of its finished children (the reader's forked workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def median_of(fn, repeat):
     """``(median wall ms, median CPU ms, last result)`` over *repeat* runs."""
     walls, cpus = [], []
     result = None
     for _round in range(repeat):
-        c0, t0 = time.process_time(), time.perf_counter()
+        c0, t0 = cpu_seconds(), time.perf_counter()
         result = fn()
         walls.append((time.perf_counter() - t0) * 1000.0)
-        cpus.append((time.process_time() - c0) * 1000.0)
+        cpus.append((cpu_seconds() - c0) * 1000.0)
     return statistics.median(walls), statistics.median(cpus), result
 
 
@@ -149,6 +163,10 @@ def main():
             print("wrong report: %r" % (report["counts"],))
             return 2
         sessions = _sysfs.read_sessions(root, brief=True)
+        if sessions != _sysfs.read_sessions(root, brief=True, workers=1):
+            print("the forked readers' result differs from one process's")
+            return 2
+        readers = max(1, min(_sysfs.PARALLEL_MAX, _sysfs._cpus(), n // _sysfs.PARALLEL_MIN))  # pylint: disable=protected-access
 
         def read():
             return _sysfs.read_sessions(root, brief=True)
@@ -158,7 +176,9 @@ def main():
 
         figures = [
             ("check", "read + evaluate: one session_check poll", median_of(check, args.repeat)),
-            ("read", "_sysfs.read_sessions(brief=True)", median_of(read, args.repeat)),
+            ("read", "_sysfs.read_sessions(brief=True), %d reader(s)" % readers, median_of(read, args.repeat)),
+            ("read1", "the same in this process alone (workers=1)",
+             median_of(lambda: _sysfs.read_sessions(root, brief=True, workers=1), args.repeat)),
             ("evaluate", "_health.evaluate, every expectation on", median_of(evaluate, args.repeat)),
         ]
         paths = floor_paths(root, n)

@@ -242,16 +242,18 @@ def test_session_vanishing_mid_scan_is_left_out(tmp_path, monkeypatch):
     root = str(tmp_path)
     for sid in (1, 2, 3):
         fixturetree.add_session(root, sid, luns=[(1, "sd" + "abc"[sid - 1], "running")])
-    real = _sysfs.read_connections
+    real = os.open
+    dev_dir = os.path.join(root, "sys/devices/platform/host3/session2")
 
-    def vanish(root_, dev_dir, sid, brief=False):
-        if sid == 2:  # session2 is logged out while its connections are read
+    def vanish(path, flags, *args):
+        if path.endswith("connection2:0/state") and os.path.isdir(dev_dir):
+            # session2 is logged out while its connection is read
             import shutil
             shutil.rmtree(dev_dir)
             os.unlink(os.path.join(root, "sys/class/iscsi_session/session2"))
-        return real(root_, dev_dir, sid, brief)
+        return real(path, flags, *args)
 
-    monkeypatch.setattr(_sysfs, "read_connections", vanish)
+    monkeypatch.setattr(_sysfs, "_open_fd", vanish)
     report = evaluate(root)
     assert [e["sid"] for e in report["sessions"]] == [1, 3] and report["healthy"] is True
 

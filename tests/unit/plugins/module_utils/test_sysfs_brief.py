@@ -200,3 +200,80 @@ def test_connection_only_in_class_dir(tmp_path):
         handle.write("up\n")
     [s] = _sysfs.read_sessions(str(tmp_path), brief=True)
     assert [(c["cid"], c["state"], c["persistent_address"]) for c in s["connections"]] == [(0, "up", None)]
+
+
+# ------------------------------------------------------------------------------- the class index, the forked readers
+def _edge_case_tree(root):
+    fixturetree.add_session(root, 1, luns=[(0, None, "running"), (1, "sdb", "running"), (2, "sdc", "offline")])
+    fixturetree.add_session(root, 2, state="FAILED", conns=[{"cid": 0, "state": "failed"}],
+                            luns=[(1, "sdd", "blocked")])
+    fixturetree.add_session(root, 3, software=False, conns=[{"cid": 1}, {"cid": 0, "state": "down"}])
+    fixturetree.add_session(root, 4, host=9, luns=[(3, "sde", "running")])
+    # a partition's class link and a non-iSCSI disk: neither may be taken for a LUN's disk
+    part = os.path.join(root, "sys/devices/platform/host2/session1/target2:0:0/2:0:0:1/block/sdb/sdb1")
+    os.makedirs(part)
+    os.symlink(os.path.relpath(part, os.path.join(root, "sys/class/block")), os.path.join(root, "sys/class/block/sdb1"))
+    vda = os.path.join(root, "sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vda")
+    os.makedirs(vda)
+    os.symlink(os.path.relpath(vda, os.path.join(root, "sys/class/block")), os.path.join(root, "sys/class/block/vda"))
+
+
+def test_class_index_gives_what_listing_each_session_gives(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    _edge_case_tree(root)
+    listed = []
+    real_listdir = os.listdir
+    monkeypatch.setattr(os, "listdir", lambda path=".": listed.append(path) or real_listdir(path))
+    indexed = same_as_full(root)
+    # the indexed scan lists the class directories once each, none of a session's own directories
+    listed[:] = []
+    assert _sysfs.read_sessions(root, brief=True) == indexed
+    assert sorted(p[len(root):] for p in listed) == ["/sys/class/block", "/sys/class/iscsi_connection",
+                                                    "/sys/class/iscsi_session", "/sys/class/scsi_device"]
+    by_sid = dict((s["sid"], s) for s in indexed)
+    assert [(d["hctl"], d["block"], d["state"]) for d in by_sid[1]["devices"]] == [
+        ("2:0:0:0", None, "running"), ("2:0:0:1", "sdb", "running"), ("2:0:0:2", "sdc", "offline")]
+    assert [c["cid"] for c in by_sid[3]["connections"]] == [0, 1]
+    assert by_sid[4]["devices"][0]["block"] == "sde"
+    # Without the class directories (older or synthetic trees) each session's directories are listed: same result.
+    for cls in ("scsi_device", "block", "iscsi_connection"):
+        shutil.rmtree(os.path.join(root, "sys/class", cls))
+    listed[:] = []
+    assert _sysfs.read_sessions(root, brief=True) == indexed
+    assert len(listed) > 4
+
+
+def test_forked_readers_give_the_one_process_result(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for sid in range(1, 41):
+        fixturetree.add_session(root, sid, state="FAILED" if sid % 7 == 0 else "LOGGED_IN",
+                                luns=[(0, None, "running"), (1, "sd%d" % sid, "running")])
+    one = _sysfs.read_sessions(root, brief=True, workers=1)
+    assert [s["sid"] for s in one] == list(range(1, 41))
+    forks = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: forks.append(1) or real_fork())
+    monkeypatch.setattr(_sysfs, "PARALLEL_MIN", 8)
+    assert _sysfs.read_sessions(root, brief=True, workers=4) == one
+    assert len(forks) == 3  # this process reads the first share itself
+    # more workers than shares of PARALLEL_MIN sessions: only 5 readers (40 // 8)
+    forks[:] = []
+    assert _sysfs.read_sessions(root, brief=True, workers=8) == one and len(forks) == 4
+    # a reader that fails (here: cannot encode its result) has its share read by this process
+    def broken(_value):
+        raise ValueError("no")
+    monkeypatch.setattr(_sysfs.marshal, "dumps", broken)
+    assert _sysfs.read_sessions(root, brief=True, workers=4) == one
+    # no fork at all (a process limit): everything is read here
+    def no_fork():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+    monkeypatch.setattr(os, "fork", no_fork)
+    assert _sysfs.read_sessions(root, brief=True, workers=4) == one
+
+
+def test_small_scans_do_not_fork(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for sid in range(1, 5):
+        fixturetree.add_session(root, sid, luns=[(1, "sd%d" % sid, "running")])
+    monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked for 4 sessions"))
+    assert len(_sysfs.read_sessions(root, brief=True, workers=8)) == 4
