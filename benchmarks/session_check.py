@@ -14,6 +14,8 @@ with everyone else's load):
 
 * check      - THE figure: one full session_check poll, _sysfs.read_sessions(brief=True) + _health.evaluate with
                every expectation on (node records with automatic startup, min_paths, targets); goal < 100 ms wall;
+* poll       - the same for a later poll of session_check's ``wait``: the identity cache holds each session's target,
+               portal and iface, so only the changing files are read;
 * read       - the reader alone, with its default number of forked readers (one per CPU, _sysfs.PARALLEL_MIN);
 * read1      - the reader in one process (workers=1);
 * evaluate   - the health verdict alone, over the reader's output;
@@ -174,8 +176,19 @@ def main():
         def evaluate():
             return _health.evaluate(sessions, records, expect_automatic=True, min_paths=1, targets=targets)
 
+        identities = {}
+        _sysfs.read_sessions(root, brief=True, cache=identities)
+
+        def poll():
+            return _health.evaluate(_sysfs.read_sessions(root, brief=True, cache=identities), records,
+                                    expect_automatic=True, min_paths=1, targets=targets)
+
+        if poll()["counts"] != report["counts"]:
+            print("a poll with the identity cache gives another report")
+            return 2
         figures = [
             ("check", "read + evaluate: one session_check poll", median_of(check, args.repeat)),
+            ("poll", "the same, a later poll of wait (identity cache)", median_of(poll, args.repeat)),
             ("read", "_sysfs.read_sessions(brief=True), %d reader(s)" % readers, median_of(read, args.repeat)),
             ("read1", "the same in this process alone (workers=1)",
              median_of(lambda: _sysfs.read_sessions(root, brief=True, workers=1), args.repeat)),
@@ -191,11 +204,11 @@ def main():
         for key, what, (wall, cpu, _result) in figures:
             print("%-8s %-52s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/session cpu)"
                   % (key, what, wall, cpu, cpu * 1000.0 / n))
-        wall, cpu, _result = figures[0][2]
-        ok = wall < TARGET_MS
-        print("goal: %d sessions checked (read + evaluate) in < %.0f ms: %s -- wall %.1f ms = %.2fx the goal, "
-              "cpu %.1f ms = %.2fx" % (n, TARGET_MS, "MET" if ok else "MISSED", wall, wall / TARGET_MS, cpu,
-                                       cpu / TARGET_MS))
+        for index, what in ((0, "checked (read + evaluate), first poll"), (1, "re-checked by a later poll of wait")):
+            wall, cpu, _result = figures[index][2]
+            print("goal: %d sessions %s in < %.0f ms: %s -- wall %.1f ms = %.2fx the goal, cpu %.1f ms = %.2fx"
+                  % (n, what, TARGET_MS, "MET" if wall < TARGET_MS else "MISSED", wall, wall / TARGET_MS, cpu,
+                     cpu / TARGET_MS))
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

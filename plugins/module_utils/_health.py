@@ -102,13 +102,6 @@ def describe_session(entry):
 
 
 # --------------------------------------------------------------------------------------------------- sessions
-def _states(values):
-    """``sorted(set(values))`` with ``None`` as ``unknown``, short-cut for the usual one or two values."""
-    if len(values) == 1:
-        return [values[0] or "unknown"]
-    return sorted(set(v or "unknown" for v in values))
-
-
 def session_report(session):
     """One session's health entry: identity, states, devices and the reasons it is unhealthy (``problems``)."""
     get = session.get
@@ -134,21 +127,25 @@ def session_report(session):
             problems.append("state %s (%s)" % (state, why))
     sid = get("sid")
     conns = []
+    cstates = set()
     for conn in conns_in:
         cstate = conn.get("state")
         caddr = conn.get("address")
         conns.append({"cid": conn.get("cid"), "state": cstate,
                       "portal": format_portal(caddr, conn.get("port")) if caddr else None})
+        cstates.add(cstate or "unknown")
         if cstate is not None and cstate != CONN_UP:
             problems.append("connection %s:%s %s" % (sid, conn.get("cid"), cstate))
     if not conns and state == LOGGED_IN:
         problems.append("no connection")
     devices = []
+    dstates = set()
     bad = None
     for dev in get("devices") or ():
         dstate = dev.get("state")
         devices.append({"hctl": dev.get("hctl"), "lun": dev.get("lun"), "block": dev.get("block"),
                         "state": dstate})
+        dstates.add(dstate or "unknown")
         if dstate != DEVICE_RUNNING:
             if bad is None:
                 bad = {}
@@ -158,11 +155,10 @@ def session_report(session):
         why = DEVICE_WHY.get(dstate)
         problems.append("device%s %s%s: %s" % ("s" if len(bad[dstate]) > 1 else "", dstate,
                                                " (%s)" % why if why else "", ", ".join(bad[dstate])))
-    if conns:
-        cstates = _states([c["state"] for c in conns])
-        conn_state = cstates[0] if len(cstates) == 1 else ",".join(cstates)
+    if len(cstates) == 1:
+        conn_state = cstates.pop()
     else:
-        conn_state = None
+        conn_state = ",".join(sorted(cstates)) if cstates else None
     return {
         "sid": sid,
         "target": get("targetname"),
@@ -175,7 +171,7 @@ def session_report(session):
         "connection_state": conn_state,
         "connections": conns,
         "devices": devices,
-        "device_states": _states([d["state"] for d in devices]) if devices else [],
+        "device_states": sorted(dstates),
         "recovery_tmo": get("recovery_tmo_raw", get("recovery_tmo")),
         "host": (get("host") or {}).get("name"),
         "healthy": not problems,
@@ -217,8 +213,16 @@ def evaluate(sessions, records=None, expect_automatic=False, min_paths=None, tar
     for entry in entries:
         by_target.setdefault(entry["target"], []).append(entry)
     if expect_automatic:
+        # Exact (target, address, port, iface, tpgt) keys first: a record naming them all is matched by one lookup;
+        # anything else (a host name, tpgt -1, a session without iface) goes through _record_matches.
+        exact = set((e["target"], e["address"], e["port"], e["iface"], e["tpgt"]) for e in entries)
         for record in records or []:
             if record.get("startup") != "automatic":
+                continue
+            port, tpgt = record.get("port"), record.get("tpgt")
+            if port is not None and tpgt not in (None, -1) and \
+                    (record.get("target"), _bare(record.get("address")), int(port), record.get("iface") or "default",
+                     tpgt) in exact:
                 continue
             if not any(_record_matches(record, e) for e in by_target.get(record.get("target"), ())):
                 problems.append({"kind": "missing_session", "sid": None, "target": record.get("target"),

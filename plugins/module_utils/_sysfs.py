@@ -101,7 +101,7 @@ _O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _MISSING = object()  # a brief read found no file (ENOENT/ENOTDIR/ENODEV): the object is gone, or an older kernel
 _gone = [0]  # brief reads that found something missing so far; a session whose count moved is checked at the end
 # per-scan memo: realpath of fixed dirs, the last session listing, the class index (``_brief_index``)
-_scan = {"resolved": {}, "listing": (None, None), "index": None}
+_scan = {"resolved": {}, "listing": (None, None), "index": None, "known": {}}
 
 
 def _failed_read(exc):
@@ -309,14 +309,18 @@ _SESSION_BRIEF["boot"] = False
 
 
 def _read_session_brief(root, name, sid):
-    """``read_session(brief=True)``: the same dict, read with the brief scan's few system calls."""
+    """``read_session(brief=True)``: the same dict, read with the brief scan's few system calls.  A session already
+    in the scan's identity cache (see :func:`read_sessions`) has only its changing files read."""
     gone_before = _gone[0]
-    class_dir = _session_dir_brief(root, name)
+    known = _scan["known"].get(sid)
+    class_dir = known["dir"] if known else _session_dir_brief(root, name)
     if class_dir is None:
         raise Vanished(name)
     prefix = class_dir + os.sep
     state = read_value(prefix + "state")
     if state is _MISSING:
+        if known:
+            raise Vanished(name)  # a cached session's directory is its real one: gone
         # Gone, or a class link whose target runs through another symlink: resolve it for real before giving up.
         real = session_sysfs_dir(root, name)
         if real is None or real == class_dir:
@@ -326,16 +330,21 @@ def _read_session_brief(root, name, sid):
     tmo = _present(read_value(prefix + "recovery_tmo"))
     dev_dir = class_dir.rsplit("/", 2)[0]  # .../hostH/sessionN/iscsi_session/sessionN -> .../hostH/sessionN
     session = dict(_SESSION_BRIEF)
-    session.update(sid=sid, name=name, path=_rel(root, dev_dir), state=_present(state),
-                   targetname=_present(read_value(prefix + "targetname")),
-                   tpgt=to_int(_present(read_value(prefix + "tpgt"))),
-                   ifacename=_present(read_value(prefix + "ifacename")),
-                   recovery_tmo=parse_recovery_tmo(tmo), recovery_tmo_raw=tmo)
+    session.update(sid=sid, name=name, state=_present(state), recovery_tmo=parse_recovery_tmo(tmo),
+                   recovery_tmo_raw=tmo)
+    if known:
+        session.update(path=known["path"], targetname=known["targetname"], tpgt=known["tpgt"],
+                       ifacename=known["ifacename"])
+    else:
+        session.update(path=_rel(root, dev_dir), targetname=_present(read_value(prefix + "targetname")),
+                       tpgt=to_int(_present(read_value(prefix + "tpgt"))),
+                       ifacename=_present(read_value(prefix + "ifacename")))
     index = _scan["index"][1] if _scan["index"] and _scan["index"][0] == root else _NO_INDEX
     if index["conns"] is None:
         session["connections"] = read_connections(root, dev_dir, sid, True)
     else:
-        session["connections"] = _read_connections_indexed(root, dev_dir, index["conns"].get(sid, ()))
+        session["connections"] = _read_connections_indexed(root, dev_dir, index["conns"].get(sid, ()),
+                                                           known["conns"] if known else {})
     session["host"] = read_host(root, host_name_of(dev_dir), True)
     if index["luns"] is None:
         session["devices"] = read_devices(dev_dir, None, True)
@@ -497,29 +506,66 @@ def _read_devices_brief(dev_dir):
 # costs no directory listing at all -- its connections, LUNs and disks are looked up by sid (class names and link
 # targets carry it).  A class that is missing (a synthetic tree) leaves its part ``None``: the session's own
 # directories are listed instead.
-def _class_links(root, cls, keep):
-    """``[(entry, link target)]`` of the class directory *cls* for entries *keep* accepts; ``None`` when *cls*
-    cannot be listed.  An entry that is gone or not a link is left out."""
+def _class_entries(root, cls, parse, known=None, trusted=()):
+    """``{entry: parse(entry, link target)}`` for the class directory *cls* (entries whose link cannot be read, or
+    that *parse* turns down with ``None``, are left out); ``None`` when *cls* cannot be listed.  *parse* returns a
+    tuple whose first item is the sid the link leads into.  *known* (this dict from an earlier scan) is reused for
+    entries of the sessions in *trusted* (sids listed in this scan whose identity is cached): their LUNs and disks
+    are the same objects, since a host and its H:C:T:L names only go away with the session; other entries have
+    their link read again."""
     directory = sys_join(root, cls)
     names = _listing(directory)
     if names is None:
         return None
-    out = []
+    out = {}
     readlink = os.readlink
     for entry in names:
-        if keep(entry):
-            try:
-                out.append((entry, readlink(directory + "/" + entry)))
-            except OSError:
-                continue
+        hit = known.get(entry) if known else None
+        if hit is not None and hit[0] in trusted:
+            out[entry] = hit
+            continue
+        try:
+            parsed = parse(entry, readlink(directory + "/" + entry))
+        except OSError:
+            continue
+        if parsed is not None:
+            out[entry] = parsed
     return out
 
 
-_NO_INDEX = {"conns": None, "luns": None, "blocks": None}
+def _parse_lun_link(hctl, link):
+    """``.../hostH/sessionN/targetH:C:T/H:C:T:L/scsi_device/H:C:T:L`` -> ``(N, (H, C, T, L), 'targetH:C:T/H:C:T:L')``
+    (the LUN's directory below the session's, where the fallback listing finds it); ``None`` for a SCSI device
+    that is not a LUN of an iSCSI session."""
+    m = HCTL_RE.match(hctl)
+    parts = link.split("/")
+    if not m or len(parts) < 5 or parts[-2] != "scsi_device":
+        return None
+    s = SESSION_RE.match(parts[-5])
+    if not s:
+        return None
+    return int(s.group(1)), tuple(int(x) for x in m.groups()), parts[-4] + "/" + hctl
 
 
-def _brief_index(root):
+def _parse_block_link(_name, link):
+    """``.../sessionN/targetH:C:T/H:C:T:L/block/sdX`` -> ``(N, 'H:C:T:L')``; ``None`` for partitions
+    (``.../block/sdX/sdX1``) and disks that are not iSCSI LUNs."""
+    parts = link.split("/")
+    if len(parts) < 6 or parts[-2] != "block" or not HCTL_RE.match(parts[-3]):
+        return None
+    s = SESSION_RE.match(parts[-5])
+    return (int(s.group(1)), parts[-3]) if s else None
+
+
+_NO_INDEX = {"conns": None, "luns": None, "blocks": None, "entries": {}}
+
+
+def _brief_index(root, known=None, trusted=()):
+    """The class index of one brief scan (see above).  *known*: the ``entries`` of an earlier scan's index, reused
+    for *trusted* sessions (see :func:`_class_entries`)."""
+    known = known or {}
     index = dict(_NO_INDEX)
+    index["entries"] = entries = {}
     names = _listing(sys_join(root, CONNECTION_CLASS))
     if names:
         conns = {}
@@ -528,37 +574,40 @@ def _brief_index(root):
             if m:
                 conns.setdefault(int(m.group(1)), []).append((int(m.group(2)), entry))
         index["conns"] = conns
-    links = _class_links(root, SCSI_DEVICE_CLASS, HCTL_RE.match)
-    if links:
-        # .../hostH/sessionN/targetH:C:T/H:C:T:L/scsi_device/H:C:T:L -> sid N, H:C:T:L (the LUN's directory is
-        # targetH:C:T/H:C:T:L below the session's, as the fallback listing finds it)
+    found = _class_entries(root, SCSI_DEVICE_CLASS, _parse_lun_link, known.get(SCSI_DEVICE_CLASS), trusted)
+    if found:
+        entries[SCSI_DEVICE_CLASS] = found
         luns = {}
-        for hctl, link in links:
-            parts = link.split("/")
-            m = SESSION_RE.match(parts[-5]) if len(parts) >= 5 and parts[-2] == "scsi_device" else None
-            if m:
-                key = tuple(int(x) for x in HCTL_RE.match(hctl).groups())
-                luns.setdefault(int(m.group(1)), []).append((key, hctl, parts[-4] + "/" + hctl))
+        for hctl, (sid, key, rel) in found.items():
+            luns.setdefault(sid, []).append((key, hctl, rel))
         index["luns"] = luns
-        links = _class_links(root, BLOCK_CLASS, lambda entry: True)
-        if links is not None:
-            # .../H:C:T:L/block/sdX -> {H:C:T:L: sdX}; partitions (.../block/sdX/sdX1) are left out
+        found = _class_entries(root, BLOCK_CLASS, _parse_block_link, known.get(BLOCK_CLASS), trusted)
+        if found is not None:
+            entries[BLOCK_CLASS] = found
             blocks = {}
-            for name, link in links:
-                parts = link.split("/")
-                if len(parts) >= 3 and parts[-2] == "block" and HCTL_RE.match(parts[-3]):
-                    if parts[-3] not in blocks or name < blocks[parts[-3]]:
-                        blocks[parts[-3]] = name
+            for name, (_sid, hctl) in found.items():
+                if hctl not in blocks or name < blocks[hctl]:
+                    blocks[hctl] = name
             index["blocks"] = blocks
     return index
 
 
-def _read_connections_indexed(root, dev_dir, listed):
+def _read_connections_indexed(root, dev_dir, listed, portals):
     """The connections *listed* for a session (``[(cid, name)]`` from the class index): read below the session's
-    device directory (the kernel's layout), else through the class link."""
+    device directory (the kernel's layout), else through the class link.  A connection whose persistent portal
+    is in *portals* (``{cid: (address, port)}``, the identity cache) has only its state read."""
     conns = []
     for cid, entry in sorted(listed):
-        conn = read_connection("%s/%s/iscsi_connection/%s" % (dev_dir, entry, entry), cid, True)
+        path = "%s/%s/iscsi_connection/%s" % (dev_dir, entry, entry)
+        if cid in portals:
+            state = read_value(path + "/state")
+            if state is not _MISSING:
+                conn = dict.fromkeys(CONNECTION_ATTRS)
+                conn.update(cid=cid, state=state, persistent_address=portals[cid][0],
+                            persistent_port=portals[cid][1])
+                conns.append(conn)
+                continue
+        conn = read_connection(path, cid, True)
         if conn is None:
             conn = read_connection(sys_join(root, CONNECTION_CLASS, entry), cid, True)
         if conn is not None:
@@ -693,33 +742,80 @@ def _collect_share(root, names, started):
     return _read_share(root, names, None, True)
 
 
-def read_sessions(root="/", brief=False, workers=None):
+def _remember(cache, root, sessions):
+    """Keep in *cache* the identity of each LOGGED_IN session whose identity was read in full: its directory,
+    target, tpgt, iface and each connection's persistent portal.  None of them changes while the session lives,
+    and a sid is never reused before a reboot (the kernel counts them up: ``iscsi_session_nr``).  Sessions no
+    longer listed are dropped."""
+    base = _resolved(root or "/")
+    seen = set()
+    for s in sessions:
+        sid = s["sid"]
+        seen.add(sid)
+        if sid in cache or s["state"] != LOGGED_IN:
+            continue
+        portals = dict((c["cid"], (c["persistent_address"], c["persistent_port"])) for c in s["connections"]
+                       if c["persistent_address"] is not None and c["persistent_port"] is not None)
+        if None in (s["targetname"], s["tpgt"], s["ifacename"]) or not portals or \
+                len(portals) != len(s["connections"]):
+            continue
+        path = s["path"]
+        class_dir = "%s/iscsi_session/session%d" % (base + path if base != "/" else path, sid)
+        if not exists_dir(class_dir):
+            continue
+        cache[sid] = {"dir": class_dir, "path": path,
+                      "targetname": s["targetname"], "tpgt": s["tpgt"], "ifacename": s["ifacename"],
+                      "conns": portals}
+    for sid in [sid for sid in cache if sid not in seen]:
+        del cache[sid]
+
+
+def read_sessions(root="/", brief=False, workers=None, cache=None):
     """Every iSCSI session on the host (see the module docstring for the keys), sorted by sid.
 
     Sessions that vanish while being read are left out.  ``brief=True`` reads only the session state, target,
     tpgt, iface and recovery_tmo, each connection's state and persistent portal, each LUN's state and block
     device (for health checks and guards over many sessions); the dicts keep all keys, the rest ``None``/``[]``.
     A brief scan of many sessions uses up to *workers* processes (default: one per CPU, see PARALLEL_MIN).
+
+    *cache* (brief only): a dict the caller keeps between scans of the same *root* (session_check's ``wait``
+    polls): it holds what never changes while a session lives (see :func:`_remember`) and the class links into
+    those sessions, so that later scans read only each session's state, recovery_tmo, connection states and LUN
+    states.
     """
     _scan["resolved"] = {}
     _scan["listing"] = (None, None)
+    _scan["known"] = {}
     names = list_session_names(root)
     if not brief:
         _scan["index"] = None
         return _read_share(root, names, read_by_path(root), False)
     # The index is built after the listing: a listed session's connections and LUNs already exist.
-    _scan["index"] = (root, _brief_index(root))
-    if workers is None:
-        workers = min(_cpus(), PARALLEL_MAX)
-    workers = max(1, min(workers, len(names) // PARALLEL_MIN))
-    if workers == 1:
-        return _read_share(root, names, None, True)
-    size = -(-len(names) // workers)
-    shares = [names[i:i + size] for i in range(0, len(names), size)]
-    started = [_forked_share(root, share) for share in shares[1:]]
-    sessions = _read_share(root, shares[0], None, True)
-    for share, child in zip(shares[1:], started):
-        sessions.extend(_collect_share(root, share, child))
+    identities = cache.setdefault("sessions", {}) if cache is not None else {}
+    trusted = set(int(n[7:]) for n in names) & set(identities)
+    index = _brief_index(root, cache.get("entries") if cache is not None else None, trusted)
+    _scan["index"] = (root, index)
+    _scan["known"] = identities
+    try:
+        if workers is None:
+            workers = min(_cpus(), PARALLEL_MAX)
+        workers = max(1, min(workers, len(names) // PARALLEL_MIN))
+        if workers == 1:
+            sessions = _read_share(root, names, None, True)
+        else:
+            size = -(-len(names) // workers)
+            shares = [names[i:i + size] for i in range(0, len(names), size)]
+            started = [_forked_share(root, share) for share in shares[1:]]
+            sessions = _read_share(root, shares[0], None, True)
+            for share, child in zip(shares[1:], started):
+                sessions.extend(_collect_share(root, share, child))
+    finally:
+        _scan["known"] = {}
+    if cache is not None:
+        _remember(identities, root, sessions)
+        # what the class links of cached sessions said is kept for the next scan
+        cache["entries"] = dict((cls, dict((e, v) for e, v in found.items() if v[0] in identities))
+                                for cls, found in index["entries"].items())
     return sessions
 
 

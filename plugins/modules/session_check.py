@@ -18,7 +18,10 @@ description:
   - Optional expectations make the check stricter; see O(expect_automatic_nodes), O(min_paths),
     O(target_min_paths) and O(targets).
   - With O(wait) the module polls until the host is healthy or the time is up, then returns (or fails) with the
-    last report. A recovered session is seen within one O(wait.interval).
+    last report. A recovered session is seen within one O(wait.interval). Polls after the first read only what
+    changes (session, connection and device states, C(recovery_tmo)): a session's target, portal and iface are kept
+    from the poll that first saw it logged in (the kernel never reuses a session id before a reboot).
+  - Hosts with many sessions (512 or more) are read by one forked process per CPU (at most 8), in parallel.
   - With O(check_config) it also checks that the host's iSCSI configuration parses and validates (the initiator name
     file, C(iscsid.conf), every node record), so that a restarted iscsid would start and log in again.
   - With O(probe) it also logs in to the target of every node record (or of the records O(probe_targets) and
@@ -465,8 +468,11 @@ def run_check(params, root="/", clock=None, sleep=None, probe_runner=None):
                 config_problems.append({"kind": "config", "sid": None, "target": None, "portal": None,
                                         "iface": None, "message": "%s: %s" % (where, f["message"])})
 
+    identities = {}  # what never changes while a session lives, kept from one poll to the next
+
     def check():
-        report = _health.evaluate(_sysfs.read_sessions(root, brief=True), records, expect_automatic=expect,
+        report = _health.evaluate(_sysfs.read_sessions(root, brief=True, cache=identities), records,
+                                  expect_automatic=expect,
                                   min_paths=params.get("min_paths"), target_min_paths=paths, targets=targets)
         if config_problems:
             report["problems"] = config_problems + report["problems"]

@@ -228,8 +228,8 @@ def test_class_index_gives_what_listing_each_session_gives(tmp_path, monkeypatch
     # the indexed scan lists the class directories once each, none of a session's own directories
     listed[:] = []
     assert _sysfs.read_sessions(root, brief=True) == indexed
-    assert sorted(p[len(root):] for p in listed) == ["/sys/class/block", "/sys/class/iscsi_connection",
-                                                    "/sys/class/iscsi_session", "/sys/class/scsi_device"]
+    assert sorted(p[len(root):] for p in listed) == [
+        "/sys/class/block", "/sys/class/iscsi_connection", "/sys/class/iscsi_session", "/sys/class/scsi_device"]
     by_sid = dict((s["sid"], s) for s in indexed)
     assert [(d["hctl"], d["block"], d["state"]) for d in by_sid[1]["devices"]] == [
         ("2:0:0:0", None, "running"), ("2:0:0:1", "sdb", "running"), ("2:0:0:2", "sdc", "offline")]
@@ -260,11 +260,13 @@ def test_forked_readers_give_the_one_process_result(tmp_path, monkeypatch):
     forks[:] = []
     assert _sysfs.read_sessions(root, brief=True, workers=8) == one and len(forks) == 4
     # a reader that fails (here: cannot encode its result) has its share read by this process
+
     def broken(_value):
         raise ValueError("no")
     monkeypatch.setattr(_sysfs.marshal, "dumps", broken)
     assert _sysfs.read_sessions(root, brief=True, workers=4) == one
     # no fork at all (a process limit): everything is read here
+
     def no_fork():
         raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
     monkeypatch.setattr(os, "fork", no_fork)
@@ -277,3 +279,84 @@ def test_small_scans_do_not_fork(tmp_path, monkeypatch):
         fixturetree.add_session(root, sid, luns=[(1, "sd%d" % sid, "running")])
     monkeypatch.setattr(os, "fork", lambda: pytest.fail("forked for 4 sessions"))
     assert len(_sysfs.read_sessions(root, brief=True, workers=8)) == 4
+
+
+# ------------------------------------------------------------------------------------------- the identity cache
+def _set(root, rel, text):
+    with open(os.path.join(root, rel), "w") as handle:
+        handle.write(text + "\n")
+
+
+def test_cache_later_scans_read_only_what_changes(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for sid in (1, 2, 3):
+        fixturetree.add_session(root, sid, luns=[(0, None, "running"), (1, "sd" + "bcd"[sid - 1], "running")])
+    fixturetree.add_session(root, 4, state="FREE", conns=[{"cid": 0, "state": "down"}])
+    cache = {}
+    opens = Opens(monkeypatch)
+    first = _sysfs.read_sessions(root, brief=True, cache=cache)
+    assert len(opens.paths) == 3 * 10 + 8 and first == _sysfs.read_sessions(root, brief=True)
+    assert sorted(cache["sessions"]) == [1, 2, 3]  # session 4 is not logged in: its identity is read again next time
+    opens.paths[:] = []
+    assert _sysfs.read_sessions(root, brief=True, cache=cache) == first
+    # sessions 1-3: state, recovery_tmo, the connection's state, 2 LUN states; session 4 in full (5 + 3)
+    assert len(opens.paths) == 3 * 5 + 8
+    assert not [p for p in opens.paths if "session4" not in p and p.endswith(("targetname", "ifacename", "tpgt",
+                                                                              "persistent_address"))]
+    # what changes is seen: session 2 fails, its LUN is blocked, its recovery_tmo was lowered
+    dev = "sys/devices/platform/host3/session2"
+    _set(root, dev + "/iscsi_session/session2/state", "FAILED")
+    _set(root, dev + "/connection2:0/iscsi_connection/connection2:0/state", "failed")
+    _set(root, dev + "/target3:0:0/3:0:0:1/state", "blocked")
+    _set(root, dev + "/iscsi_session/session2/recovery_tmo", "5")
+    second = dict((s["sid"], s) for s in _sysfs.read_sessions(root, brief=True, cache=cache))
+    assert second[2]["state"] == "FAILED" and second[2]["connections"][0]["state"] == "failed"
+    assert [d["state"] for d in second[2]["devices"]] == ["running", "blocked"] and second[2]["recovery_tmo"] == 5
+    assert second[2]["targetname"] == first[1]["targetname"] and second[2]["connections"][0]["persistent_port"] == 3260
+    # a session logged out leaves the cache; a new one (a new sid: the kernel never reuses one) is read in full
+    shutil.rmtree(os.path.join(root, dev))
+    os.unlink(os.path.join(root, "sys/class/iscsi_session/session2"))
+    fixturetree.add_session(root, 5, target="iqn.2025-01.lab.openiscsi:tgt-new", luns=[(1, "sdf", "running")])
+    third = _sysfs.read_sessions(root, brief=True, cache=cache)
+    assert [s["sid"] for s in third] == [1, 3, 4, 5] and sorted(cache["sessions"]) == [1, 3, 5]
+    assert third[-1]["targetname"] == "iqn.2025-01.lab.openiscsi:tgt-new"
+    assert third == _sysfs.read_sessions(root, brief=True)
+
+
+def test_cache_with_forked_readers(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for sid in range(1, 25):
+        fixturetree.add_session(root, sid, luns=[(1, "sd%d" % sid, "running")])
+    monkeypatch.setattr(_sysfs, "PARALLEL_MIN", 8)
+    cache = {}
+    one = _sysfs.read_sessions(root, brief=True, workers=1)
+    assert _sysfs.read_sessions(root, brief=True, workers=3, cache=cache) == one
+    assert sorted(cache["sessions"]) == list(range(1, 25))  # filled from what the forked readers sent back
+    _set(root, "sys/devices/platform/host21/session20/iscsi_session/session20/state", "FAILED")
+    again = _sysfs.read_sessions(root, brief=True, workers=3, cache=cache)
+    assert again == _sysfs.read_sessions(root, brief=True, workers=1) and again[19]["state"] == "FAILED"
+
+
+def test_cache_keeps_class_links_of_cached_sessions_and_sees_lun_changes(tmp_path, monkeypatch):
+    root = str(tmp_path)
+    for sid in (1, 2):
+        fixturetree.add_session(root, sid, luns=[(0, None, "running"), (1, "sd" + "bc"[sid - 1], "running")])
+    cache = {}
+    first = _sysfs.read_sessions(root, brief=True, cache=cache)
+    links = []
+    real_readlink = os.readlink
+    monkeypatch.setattr(os, "readlink", lambda path, *a, **k: links.append(path) or real_readlink(path, *a, **k))
+    assert _sysfs.read_sessions(root, brief=True, cache=cache) == first
+    assert links == []  # sessions, LUNs and disks of cached sessions: no readlink at all
+    # a LUN added to session 1 (a rescan) is read through its new link; a LUN removed from session 2 is gone
+    fixturetree.add_session(root, 1, luns=[(2, "sdd", "offline")])
+    lun = os.path.join(root, "sys/devices/platform/host3/session2/target3:0:0/3:0:0:1")
+    shutil.rmtree(lun)
+    os.unlink(os.path.join(root, "sys/class/scsi_device/3:0:0:1"))
+    os.unlink(os.path.join(root, "sys/class/block/sdc"))
+    later = dict((s["sid"], s) for s in _sysfs.read_sessions(root, brief=True, cache=cache))
+    assert sorted(p.rsplit("/", 2)[-2:][1] for p in links) == ["2:0:0:2", "sdd"]
+    assert [(d["hctl"], d["block"], d["state"]) for d in later[1]["devices"]] == [
+        ("2:0:0:0", None, "running"), ("2:0:0:1", "sdb", "running"), ("2:0:0:2", "sdd", "offline")]
+    assert [d["hctl"] for d in later[2]["devices"]] == ["3:0:0:0"]
+    assert list(later.values()) == _sysfs.read_sessions(root, brief=True)
