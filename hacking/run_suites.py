@@ -79,13 +79,26 @@ class Runner:
         start = time.monotonic()
         self.say("==== %s (worker %d, at %d s)" % (suite, worker + 1, start - self.t0))
         prefix = "[%s] " % suite
-        with open(os.path.join(self.log_dir, suite + ".log"), "w", encoding="utf-8") as log:
+        # The log file gets the output as it comes (pytest's progress dots included); the console gets whole
+        # lines, each with its suite's name when suites run side by side.
+        with open(os.path.join(self.log_dir, suite + ".log"), "wb", buffering=0) as log:
             proc = subprocess.Popen(["make", "--no-print-directory", suite] + self.make_args, cwd=self.repo, env=env,
-                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, errors="replace", bufsize=1)
-            for line in proc.stdout:
-                log.write(line)
-                self.say(prefix + line if self.jobs > 1 else line)
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            pending = b""
+            while True:
+                chunk = os.read(proc.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                log.write(chunk)
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    text = line.decode("utf-8", "replace")
+                    self.say(prefix + text if self.jobs > 1 else text)
+            if pending:
+                text = pending.decode("utf-8", "replace")
+                self.say(prefix + text if self.jobs > 1 else text)
+            proc.stdout.close()
             rc = proc.wait()
         seconds = int(time.monotonic() - start)
         result = "passed" if rc == 0 else "FAILED"
