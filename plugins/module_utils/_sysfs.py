@@ -98,6 +98,10 @@ def read_attrs(directory, names):
 # SCSI targets), and no existence checks unless a read found something missing (see ``_gone``).
 _open_fd = os.open  # the brief reader's open; tests replace it to inject errors (EACCES, ENOTCONN, vanishing)
 _O_RDONLY = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+try:  # a sysfs attribute is at most one page (the kernel's show() buffer); a smaller read buffer is cheaper
+    _READ_SIZE = max(4096, os.sysconf("SC_PAGE_SIZE"))
+except (AttributeError, ValueError, OSError):  # pragma: no cover - every Linux has it
+    _READ_SIZE = 65536
 _MISSING = object()  # a brief read found no file (ENOENT/ENOTDIR/ENODEV): the object is gone, or an older kernel
 _gone = [0]  # brief reads that found something missing so far; a session whose count moved is checked at the end
 # per-scan memo: realpath of fixed dirs, the last session listing, the class index (``_brief_index``)
@@ -120,7 +124,7 @@ def read_value(path):
     except OSError as exc:
         return _failed_read(exc)
     try:
-        data = os.read(fd, 65536)
+        data = os.read(fd, _READ_SIZE)
     except OSError as exc:
         return _failed_read(exc)
     finally:
