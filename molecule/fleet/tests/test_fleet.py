@@ -109,6 +109,19 @@ def test_every_host_runs_the_new_version(host):
     assert "status installed open-iscsi:amd64 %s" % version in log
 
 
+def test_pre_gate_probed_the_target_without_touching_the_session(host):
+    """rolling_upgrade_probe: true (converge.yml): session_check's probe logged in to the host's target in a
+    session of its own (pure Python, its own ISID) and read its LUN; the kernel's session stayed the only one."""
+    name = host.backend.get_hostname()
+    probes = rollout()[name]["probes"]
+    assert probes and len(probes) == 1, probes
+    probe = probes[0]
+    assert probe["target"] == "iqn.2025-01.lab.openiscsi:fleet-%s" % name and probe["portal"] == "10.213.0.1:3260"
+    assert probe["reachable"] is True and probe["authenticated"] is True and probe["error"] is None, probe
+    assert [lun for lun in probe["luns"] if lun.get("size_bytes")], probe["luns"]
+    assert rollout()[name]["sessions"] == 1
+
+
 def test_iscsid_was_restarted_and_recovery_tmo_restored(host):
     name = host.backend.get_hostname()
     report = rollout()[name]
