@@ -26,14 +26,6 @@ def sh(lab, cmd, check=True):
     return lab.ssh(HOST, cmd, check=check)
 
 
-def portals(lab):
-    return ["%s:%d" % (p["address"], p["port"]) for p in lab.data["portals"]]
-
-
-def tgt(lab, key):
-    return lab.data["targets"][key]
-
-
 def sysfs_sessions(lab):
     """``{sid: (targetname, state, persistent_address)}`` straight from the initiator's sysfs."""
     out = sh(lab, "for s in /sys/class/iscsi_session/session*; do [ -e $s ] || continue; "
@@ -47,14 +39,9 @@ def sysfs_sessions(lab):
 
 
 def cleanup(lab):
-    cmds = ["umount -l %s 2>/dev/null" % MNT, "rmdir %s 2>/dev/null" % MNT]
-    for t in lab.data["targets"].values():
-        q = shlex.quote(t["iqn"])
-        cmds += ["iscsiadm -m node -T %s -u >/dev/null 2>&1" % q, "iscsiadm -m node -T %s -o delete >/dev/null 2>&1" % q]
-        cmds += ["rm -rf /etc/iscsi/nodes/%s /var/lib/iscsi/nodes/%s" % (q, q)]
-    cmds += ["iscsiadm -m iface -I %s -o delete >/dev/null 2>&1" % IFACE,
-             "rm -f /etc/iscsi/ifaces/%s /var/lib/iscsi/ifaces/%s" % (IFACE, IFACE)]
-    sh(lab, "; ".join(cmds) + "; true")
+    sh(lab, "umount -l %s 2>/dev/null; rmdir %s 2>/dev/null; true" % (MNT, MNT))
+    lab.forget_targets(HOST, extra="iscsiadm -m iface -I %s -o delete >/dev/null 2>&1; rm -f /etc/iscsi/ifaces/%s "
+                                   "/var/lib/iscsi/ifaces/%s" % (IFACE, IFACE, IFACE))
 
 
 @pytest.fixture
@@ -69,7 +56,7 @@ def clean(lab):
 
 def make_records(lab, key, portal_list, auth=None):
     """Node records made with the collection's node module (secrets never on argv)."""
-    nodes = [{"target": tgt(lab, key)["iqn"], "portal": p} for p in portal_list]
+    nodes = [{"target": lab.target(key)["iqn"], "portal": p} for p in portal_list]
     args = {"nodes": nodes}
     if auth:
         args["auth"] = auth
@@ -84,8 +71,8 @@ def record_text(lab, iqn, portal):
 
 def test_two_portals_give_two_sessions_with_devices_idempotent_check_mode_predicts(clean):
     lab = clean
-    t = tgt(lab, "open")
-    both = portals(lab)
+    t = lab.target("open")
+    both = lab.portals()
     make_records(lab, "open", both)
 
     pred = lab.module(HOST, "session", {"target": t["iqn"]}, check=True)
@@ -128,8 +115,8 @@ def test_two_portals_give_two_sessions_with_devices_idempotent_check_mode_predic
 
 def test_chap_and_mutual_chap_log_in(clean):
     lab = clean
-    portal = portals(lab)[0]
-    chap = tgt(lab, "chap")
+    portal = lab.portals()[0]
+    chap = lab.target("chap")
     inc = chap["auth"]["incoming"]
     make_records(lab, "chap", [portal], auth={"method": "CHAP", "username": inc["username"],
                                               "password": inc["password"]})
@@ -137,7 +124,7 @@ def test_chap_and_mutual_chap_log_in(clean):
     assert res["changed"] is True and res["sessions"][0]["state"] == "LOGGED_IN", res
     assert len(res["devices"]) == len(chap["luns"])
 
-    mutual = tgt(lab, "mutual")
+    mutual = lab.target("mutual")
     m_in, m_out = mutual["auth"]["incoming"], mutual["auth"]["outgoing"]
     make_records(lab, "mutual", [portal], auth={"method": "CHAP", "username": m_in["username"],
                                                 "password": m_in["password"], "username_in": m_out["username"],
@@ -152,8 +139,8 @@ def test_chap_and_mutual_chap_log_in(clean):
 
 def test_wrong_password_fails_clearly_and_leaves_the_record(clean):
     lab = clean
-    portal = portals(lab)[0]
-    chap = tgt(lab, "chap")
+    portal = lab.portals()[0]
+    chap = lab.target("chap")
     inc = chap["auth"]["incoming"]
     make_records(lab, "chap", [portal], auth={"method": "CHAP", "username": inc["username"],
                                               "password": "definitely-wrong-1"})
@@ -176,8 +163,8 @@ def test_wrong_password_fails_clearly_and_leaves_the_record(clean):
 
 def test_acl_denied_login_fails_clearly(clean):
     lab = clean
-    portal = portals(lab)[0]
-    acl = tgt(lab, "acl")
+    portal = lab.portals()[0]
+    acl = lab.target("acl")
     # a second iface with another initiator name: the target's ACL admits only init1's own name
     sh(lab, "iscsiadm -m iface -I %s -o new && iscsiadm -m iface -I %s -o update -n iface.initiatorname -v %s"
        % (IFACE, IFACE, INTRUDER))
@@ -196,8 +183,8 @@ def test_acl_denied_login_fails_clearly(clean):
 
 def test_logout_refused_while_mounted(clean):
     lab = clean
-    portal = portals(lab)[0]
-    t = tgt(lab, "open")
+    portal = lab.portals()[0]
+    t = lab.target("open")
     make_records(lab, "open", [portal])
     res = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal, "timeout": 180})
     dev = [d for d in res["devices"] if d["lun"] == 1][0]
@@ -227,8 +214,8 @@ def test_logout_refused_while_mounted(clean):
 
 def test_rescan_finds_a_new_lun(clean):
     lab = clean
-    portal = portals(lab)[0]
-    t = tgt(lab, "open")
+    portal = lab.portals()[0]
+    t = lab.target("open")
     tid = t["tid"]
     new_lun = max(lun["lun"] for lun in t["luns"]) + 1
     backing = "/var/lib/lab-luns/session-rescan-lun%d.img" % new_lun
@@ -254,8 +241,8 @@ def test_rescan_finds_a_new_lun(clean):
 
 def test_no_record_and_bad_input_fail_clearly(clean):
     lab = clean
-    t = tgt(lab, "open")
-    res = lab.module(HOST, "session", {"target": t["iqn"], "portal": portals(lab)[0]})
+    t = lab.target("open")
+    res = lab.module(HOST, "session", {"target": t["iqn"], "portal": lab.portals()[0]})
     assert res.get("failed") and "no node record" in res["msg"]
     res = lab.module(HOST, "session", {"target": t["iqn"], "portal": "10.213.0.1:65536"})
     assert res.get("failed") and "portal" in res["msg"]
