@@ -21,7 +21,9 @@ with everyone else's load):
 * evaluate   - the health verdict alone, over the reader's output;
 * floor      - only os.open/os.read/os.close of the files the verdict cannot do without (each session's state, its
                connection's state, its devices' states), paths precomputed, in one process: what this machine's
-               system calls cost before any Python logic.
+               system calls cost before any Python logic;
+* floor1     - the same for every file and class link a first poll needs (the report's and the expectations' too),
+               and the wall time that leaves at best when the readers share it out over the CPUs.
 
 Prints one line per figure, the ratio of the check to the 100 ms goal and the verdict.  Exit status 0 whatever the
 verdict (a figure, not a test); 2 when the reader's output is wrong.
@@ -112,6 +114,33 @@ def floor_paths(root, count):
     return paths
 
 
+def first_poll_paths(root, count):
+    """What a first poll cannot do without: the files (the verdict's, plus each session's target, tpgt, iface and
+    recovery_tmo and its connection's persistent address and port, which the report and the expectations need) and
+    the class links it resolves (each session's, each LUN's scsi_device link, each disk's block link)."""
+    files, links = [], []
+    for sid in range(1, count + 1):
+        host = sid + 1
+        sdev = os.path.join(root, "sys/devices/platform/host%d/session%d" % (host, sid))
+        scls = os.path.join(sdev, "iscsi_session", "session%d" % sid)
+        cname = "connection%d:0" % sid
+        cdir = os.path.join(sdev, cname, "iscsi_connection", cname)
+        files += [os.path.join(scls, a) for a in ("state", "targetname", "tpgt", "ifacename", "recovery_tmo")]
+        files += [os.path.join(cdir, a) for a in ("state", "persistent_address", "persistent_port")]
+        files += [os.path.join(sdev, "target%d:0:0" % host, "%d:0:0:%d" % (host, lun), "state") for lun in (0, 1)]
+        links.append(os.path.join(root, "sys/class/iscsi_session/session%d" % sid))
+        links += [os.path.join(root, "sys/class/scsi_device/%d:0:0:%d" % (host, lun)) for lun in (0, 1)]
+        links.append(os.path.join(root, "sys/class/block/sd%d" % sid))
+    return files, links
+
+
+def read_first_floor(files, links):
+    read_floor(files)
+    readlink = os.readlink
+    for path in links:
+        readlink(path)
+
+
 def read_floor(paths):
     opener, reader, closer, flags = os.open, os.read, os.close, os.O_RDONLY
     for path in paths:
@@ -197,13 +226,20 @@ def main():
         paths = floor_paths(root, n)
         figures.append(("floor", "open/read/close of the %d verdict files only" % len(paths),
                         median_of(lambda: read_floor(paths), args.repeat)))
+        files, links = first_poll_paths(root, n)
+        figures.append(("floor1", "%d files + %d readlinks: a first poll's system calls" % (len(files), len(links)),
+                        median_of(lambda: read_first_floor(files, links), args.repeat)))
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         print("session_check benchmark: %d synthetic sessions (%d unhealthy), tree on %s (built in %.1f s), "
               "median of %d runs, %d CPUs, 1-min load %.2f"
               % (n, unhealthy, base or "disk", built, args.repeat, os.cpu_count() or 0, load))
         for key, what, (wall, cpu, _result) in figures:
-            print("%-8s %-52s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/session cpu)"
+            print("%-8s %-58s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/session cpu)"
                   % (key, what, wall, cpu, cpu * 1000.0 / n))
+        cpus = _sysfs._cpus()  # pylint: disable=protected-access
+        floor1 = figures[-1][2][1]
+        print("first poll's system calls alone: %.1f ms CPU = at least %.1f ms wall on %d CPU(s), before any Python "
+              "logic" % (floor1, floor1 / max(1, min(cpus, readers)), cpus))
         for index, what in ((0, "checked (read + evaluate), first poll"), (1, "re-checked by a later poll of wait")):
             wall, cpu, _result = figures[index][2]
             print("goal: %d sessions %s in < %.0f ms: %s -- wall %.1f ms = %.2fx the goal, cpu %.1f ms = %.2fx"
