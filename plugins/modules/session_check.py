@@ -19,7 +19,7 @@ description:
     O(target_min_paths) and O(targets).
   - With O(wait) the module polls until the host is healthy or the time is up, then returns (or fails) with the
     last report. A recovered session is seen within one O(wait.interval). Polls after the first read only what
-    changes (session, connection and device states, C(recovery_tmo)): a session's target, portal and iface are kept
+    changes (session, connection and device states, C(recovery_tmo)); a session's target, portal and iface are kept
     from the poll that first saw it logged in (the kernel never reuses a session id before a reboot).
   - Hosts with many sessions (512 or more) are read by one forked process per CPU (at most 8), in parallel.
   - With O(check_config) it also checks that the host's iSCSI configuration parses and validates (the initiator name
