@@ -396,11 +396,16 @@ def read_connections(root, dev_dir, sid, brief=False):
     return conns
 
 
-def read_connection(path, cid, brief=False):
-    """One connection dict, or ``None`` when it vanished."""
+def read_connection(path, cid, brief=False, portal=None):
+    """One connection dict, or ``None`` when it vanished.  *portal* (brief only): its persistent ``(address,
+    port)`` known already (session_check's identity cache), so that only its state is read."""
     if brief:
-        values = [read_value(path + "/state"), read_value(path + "/persistent_address"),
-                  read_value(path + "/persistent_port")]
+        state = read_value(path + "/state")
+        if portal is not None and state is not _MISSING:
+            conn = dict.fromkeys(CONNECTION_ATTRS)
+            conn.update(cid=cid, state=state, persistent_address=portal[0], persistent_port=portal[1])
+            return conn
+        values = [state, read_value(path + "/persistent_address"), read_value(path + "/persistent_port")]
         if _MISSING in values and not exists_dir(path):
             return None
         conn = dict.fromkeys(CONNECTION_ATTRS)
@@ -492,19 +497,31 @@ def _read_devices_brief(dev_dir):
                     luns.append((tuple(map(int, m.groups())), entry, tdir + entry))
     devices = []
     for key, hctl, path in sorted(luns):
-        state = read_value(path + "/state")
-        if state is _MISSING:
-            if not exists_dir(path):
-                continue  # the LUN went away
-            state = None
-        try:
-            blocks = os.listdir(path + "/block")
-        except OSError:
-            blocks = None  # not a block device (LUN 0 is often the target's controller)
-        dev = dict(_DEVICE_BRIEF)
-        dev.update(hctl=hctl, lun=key[3], state=state, block=min(blocks) if blocks else None, by_path=[])
-        devices.append(dev)
+        dev = _read_lun_brief(key, hctl, path, None)
+        if dev is not None:
+            devices.append(dev)
     return devices
+
+
+def _read_lun_brief(key, hctl, path, blocks):
+    """One LUN dict of the brief scan, ``None`` when the LUN went away.  *blocks*: ``{H:C:T:L: disk}`` from the
+    class index, or ``None`` to list the LUN's ``block`` directory."""
+    state = read_value(path + "/state")
+    if state is _MISSING:
+        if not exists_dir(path):
+            return None
+        state = None
+    if blocks is None:
+        try:
+            names = os.listdir(path + "/block")
+        except OSError:
+            names = None  # not a block device (LUN 0 is often the target's controller)
+        block = min(names) if names else None
+    else:
+        block = blocks.get(hctl)
+    dev = dict(_DEVICE_BRIEF)
+    dev.update(hctl=hctl, lun=key[3], state=state, block=block, by_path=[])
+    return dev
 
 
 # The brief scan's index: one listing of the connection, SCSI device and block classes per scan, so that a session
@@ -603,16 +620,7 @@ def _read_connections_indexed(root, dev_dir, listed, portals):
     is in *portals* (``{cid: (address, port)}``, the identity cache) has only its state read."""
     conns = []
     for cid, entry in sorted(listed):
-        path = "%s/%s/iscsi_connection/%s" % (dev_dir, entry, entry)
-        if cid in portals:
-            state = read_value(path + "/state")
-            if state is not _MISSING:
-                conn = dict.fromkeys(CONNECTION_ATTRS)
-                conn.update(cid=cid, state=state, persistent_address=portals[cid][0],
-                            persistent_port=portals[cid][1])
-                conns.append(conn)
-                continue
-        conn = read_connection(path, cid, True)
+        conn = read_connection("%s/%s/iscsi_connection/%s" % (dev_dir, entry, entry), cid, True, portals.get(cid))
         if conn is None:
             conn = read_connection(sys_join(root, CONNECTION_CLASS, entry), cid, True)
         if conn is not None:
@@ -624,23 +632,9 @@ def _read_devices_indexed(dev_dir, listed, blocks):
     """The LUNs *listed* for a session (``[(hctl key, hctl, targetH:C:T/H:C:T:L)]`` from the class index)."""
     devices = []
     for key, hctl, rel in sorted(listed):
-        path = dev_dir + "/" + rel
-        state = read_value(path + "/state")
-        if state is _MISSING:
-            if not exists_dir(path):
-                continue  # the LUN went away
-            state = None
-        if blocks is None:
-            try:
-                names = os.listdir(path + "/block")
-            except OSError:
-                names = None
-            block = min(names) if names else None
-        else:
-            block = blocks.get(hctl)
-        dev = dict(_DEVICE_BRIEF)
-        dev.update(hctl=hctl, lun=key[3], state=state, block=block, by_path=[])
-        devices.append(dev)
+        dev = _read_lun_brief(key, hctl, dev_dir + "/" + rel, blocks)
+        if dev is not None:
+            devices.append(dev)
     return devices
 
 
