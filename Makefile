@@ -196,11 +196,19 @@ $(GALAXY_VENV)/.stamp: requirements-galaxy.txt | deps
 	$(GALAXY_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-galaxy.txt
 	touch $@
 
+# The build and the importer run with a HOME and an ANSIBLE_COLLECTIONS_PATH of their own (a new temporary
+# directory, removed afterwards): nothing another suite installed (~/.ansible/collections, molecule's copies, the
+# .build/collections tree) can be found, so the check passes or fails the same on a fresh clone and in any order.
+# hacking/tarball_contents.py then lists the tarball and fails on any development path (galaxy.yml build_ignore).
 .PHONY: galaxy-check
 galaxy-check: venv tree $(GALAXY_VENV)/.stamp
 	@rm -rf $(DIST); mkdir -p $(DIST)
-	cd $(COLL) && $(BIN)/ansible-galaxy collection build --output-path $(DIST)
-	@cd $(DIST) && PATH="$(GALAXY_VENV)/bin:$$PATH" GALAXY_IMPORTER_CHECK_REQUIRED_TAGS=true \
+	@clean=$$(mktemp -d /tmp/galaxy-check.XXXXXX); trap 'rm -rf "$$clean"' EXIT; mkdir -p "$$clean/collections"; \
+	export HOME="$$clean" ANSIBLE_COLLECTIONS_PATH="$$clean/collections"; \
+	echo "galaxy-check: HOME=$$HOME ANSIBLE_COLLECTIONS_PATH=$$ANSIBLE_COLLECTIONS_PATH"; \
+	(cd $(COLL) && $(BIN)/ansible-galaxy collection build --output-path $(DIST)); \
+	$(BIN)/python $(REPO)/hacking/tarball_contents.py $(DIST)/openiscsi-initiator-*.tar.gz; \
+	cd $(DIST) && PATH="$(GALAXY_VENV)/bin:$$PATH" GALAXY_IMPORTER_CHECK_REQUIRED_TAGS=true \
 	  $(GALAXY_VENV)/bin/python -m galaxy_importer.main $$(ls openiscsi-initiator-*.tar.gz) 2>&1 | tee importer.log; \
 	if grep -E '^(WARNING|ERROR)' importer.log; then echo "galaxy-check: importer warnings or errors (above)"; exit 1; fi; \
 	grep -q '^Importer processing completed successfully' importer.log
