@@ -369,7 +369,7 @@ def session_key(session):
             session.get("ifacename") or DEFAULT_IFACE)
 
 
-def plan(desired, records, sessions=(), force=False, version=None):
+def plan(desired, records, sessions=(), force=False, version=None, force_name="force"):
     """The steps for every desired entry; raises InputError for conflicts (before anything is touched).
 
     *records*: current records read WITH secrets; *sessions*: sysfs sessions (only LOGGED_IN/FAILED/FREE alike: any
@@ -406,9 +406,9 @@ def plan(desired, records, sessions=(), force=False, version=None):
                 if step.live and not force:
                     raise InputError(entry.field or "state",
                                      "refusing to delete the record of %s: a session of it is live (sid %s). Log it "
-                                     "out first (openiscsi.initiator.session state=logged_out) or set force: true to "
+                                     "out first (openiscsi.initiator.session state=logged_out) or set %s: true to "
                                      "log it out and delete the record" % (step.label(), ", ".join(
-                                         str(s.get("sid")) for s in live[key])))
+                                         str(s.get("sid")) for s in live[key]), force_name))
                 _claim(claimed, step, entry)
                 steps.append(step)
             if not matches:

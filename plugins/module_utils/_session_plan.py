@@ -314,13 +314,23 @@ def device_users(trees, mounts, swaps, leaving=None, kept=None):
     return out
 
 
-def refusal_message(session, users):
+# How messages name the options a caller can change: the module's own option names by default; a caller that sets
+# them under other names (the initiator role: its variables) passes its names (the modules' option_names option).
+DEFAULT_OPTION_NAMES = {"force": "force", "auth": "the node module's auth option"}
+
+
+def option_name(names, key):
+    """The name messages use for option *key* (``force``, ``auth``): the caller's from *names*, else the default."""
+    return (names or {}).get(key) or DEFAULT_OPTION_NAMES[key]
+
+
+def refusal_message(session, users, names=None):
     address, port = session_portal(session)
     where = portal_text(address, int(port)) if address and port is not None else "?"
     uses = "; ".join("%s %s (%s)" % (u["device"], u["use"], u["via"]) for u in users)
     return ("refusing to log out session %s (%s at %s): its devices are in use: %s. Unmount them (and deactivate "
-            "LVM/device-mapper holders) first, or set force: true to log out anyway (data in flight is lost)"
-            % (session.get("sid"), session.get("targetname"), where, uses))
+            "LVM/device-mapper holders) first, or set %s: true to log out anyway (data in flight is lost)"
+            % (session.get("sid"), session.get("targetname"), where, uses, option_name(names, "force")))
 
 
 # ----------------------------------------------------------------------------------------------- messages
@@ -337,7 +347,7 @@ def chap_summary(rec):
     return ", ".join(parts)
 
 
-def login_error_message(rc, rec, stderr="", initiator_name=None):
+def login_error_message(rc, rec, stderr="", initiator_name=None, names=None):
     """A clear message for a failed ``iscsiadm -m node ... --login`` of record *rec* (a :func:`_nodedb.read_nodes`
     record).  24 names the record's CHAP fields (never a secret) and the ACL; 19 the ACL and this initiator's name;
     the rest come from the shared exit-code table."""
@@ -348,8 +358,8 @@ def login_error_message(rc, rec, stderr="", initiator_name=None):
     if rc == RC_LOGIN_AUTH_FAILED:
         return ("login to %s failed: authentication failed (iscsiadm exit code 24) - the target rejected this "
                 "initiator's CHAP credentials, or its ACL does not allow this initiator%s. The record has %s; fix "
-                "node.session.auth.username/password (and username_in/password_in for mutual CHAP) with the node "
-                "module's auth option, or the target's account/ACL%s" % (label, who, chap_summary(rec), said))
+                "node.session.auth.username/password (and username_in/password_in for mutual CHAP) with %s, or "
+                "the target's account/ACL%s" % (label, who, chap_summary(rec), option_name(names, "auth"), said))
     if rc == RC_NO_OBJS_FOUND:
         return ("login to %s failed: no node record matches (iscsiadm exit code 21); create it with "
                 "openiscsi.initiator.node or openiscsi.initiator.discovery first%s" % (label, said))

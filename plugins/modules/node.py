@@ -183,6 +183,15 @@ options:
         nothing is changed.
     type: bool
     default: false
+  option_names:
+    description:
+      - How the module's messages name its options, for a caller that sets them under names of its own (the
+        M(openiscsi.initiator.initiator) role passes its variables). Only the wording of messages changes.
+    type: dict
+    suboptions:
+      force:
+        description: The name for O(force) in the refusal to delete a record whose session is live.
+        type: str
   root:
     description:
       - Root directory of the system to manage, for images and chroots under construction (and tests). Records are
@@ -401,6 +410,7 @@ def argument_spec():
         auth=dict(type="dict", options=_auth_spec()),
         settings=dict(type="dict"),
         force=dict(type="bool", default=False),
+        option_names=dict(type="dict", options=dict(force=dict(type="str"))),
         root=dict(type="path", default="/"),
     )
 
@@ -595,7 +605,8 @@ def run_module():
     records = read_nodes(root, with_secrets=True, db=db)
     sessions = read_sessions(root)
     try:
-        steps = plan(desired, records, sessions, force=p["force"], version=version)
+        steps = plan(desired, records, sessions, force=p["force"], version=version,
+                     force_name=(p["option_names"] or {}).get("force") or "force")
     except InputError as exc:
         module.fail_json(msg=str(exc))
     records = None

@@ -67,6 +67,22 @@ options:
         Only with O(state=logged_out).
     type: bool
     default: false
+  option_names:
+    description:
+      - How the module's messages name its options, for a caller that sets them under names of its own (the
+        M(openiscsi.initiator.initiator) role passes its variables). Only the wording of messages changes.
+    type: dict
+    suboptions:
+      force:
+        description:
+          - The name for O(force) in the refusal to log out devices in use, for example V(initiator_force_logout).
+        type: str
+      auth:
+        description:
+          - The name for the CHAP settings of a record in the message of a failed CHAP login, for example
+            V(initiator_nodes[].auth). Defaults to the O(openiscsi.initiator.node#module:auth) option of
+            M(openiscsi.initiator.node).
+        type: str
 extends_documentation_fragment:
   - openiscsi.initiator.attributes
 attributes:
@@ -331,7 +347,8 @@ def login(module, adm, target, portal, addresses):
         try:
             adm.run(args, ok=(0, plan.RC_SESS_EXISTS), context="login to %s" % plan.record_label(rec))
         except IscsiadmError as exc:
-            module.fail_json(msg=plan.login_error_message(exc.rc, rec, exc.stderr, initiator_name(rec)), rc=exc.rc,
+            module.fail_json(msg=plan.login_error_message(exc.rc, rec, exc.stderr, initiator_name(rec),
+                                                          names=module.params["option_names"]), rc=exc.rc,
                              changed=result["changed"] and rec is not to_login[0])
 
     deadline = time.time() + params["timeout"]
@@ -409,7 +426,7 @@ def logout(module, adm, target, portal, addresses):
                 module.warn("force: logging out session %s although %s" % (
                     session["sid"], "; ".join("%s %s" % (u["device"], u["use"]) for u in users)))
             else:
-                refusals.append(plan.refusal_message(session, users))
+                refusals.append(plan.refusal_message(session, users, module.params["option_names"]))
     if refusals:
         module.fail_json(msg=" ".join(refusals), changed=False)
 
@@ -450,6 +467,7 @@ def run_module():
             wait_for_devices=dict(type="bool", default=True),
             rescan=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
+            option_names=dict(type="dict", options=dict(force=dict(type="str"), auth=dict(type="str"))),
         ),
         supports_check_mode=True,
     )

@@ -109,6 +109,10 @@ def test_delete_with_live_session_refused(capsys, root, no_commands):
     else:  # the sysfs reader did not take this minimal tree for a session
         pytest.fail("the live session was not detected: %r" % res)
     assert file_states(root) == before
+    named = run(capsys, root, target=T1, portal="192.0.2.10", state="absent",
+                option_names={"force": "initiator_force_logout"})
+    assert named["failed"] and "set initiator_force_logout: true" in named["msg"], named["msg"]
+    assert file_states(root) == before
 
 
 BAD = [

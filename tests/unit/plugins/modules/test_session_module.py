@@ -186,6 +186,14 @@ def test_login_auth_failure_names_chap_fields(capsys, env):
                    "node.session.auth.password set", "iqn.1993-08.org.debian:01:init1"):
         assert needle in msg, msg
     assert "chap-Secret-1" not in json.dumps(res)
+    assert "with the node module's auth option" in msg
+
+
+def test_login_auth_failure_names_the_callers_variable(capsys, env):
+    # inside the initiator role the message names the role's variable, not the node module's option
+    res = run(capsys, target=CHAPT, portal="10.213.0.1", option_names={"auth": "initiator_nodes[].auth"})
+    assert res["failed"] and res["rc"] == 24
+    assert "with initiator_nodes[].auth" in res["msg"] and "node module" not in res["msg"], res["msg"]
 
 
 def test_no_record_fails_clearly(capsys, env):
@@ -252,6 +260,10 @@ def test_logout_refused_while_mounted_partition(capsys, env):
     for check in (True, False):
         res = run(capsys, check=check, target=DISK1, state="logged_out")
         assert res["failed"] and "/dev/sdb1 mounted on /mnt/lun (ext4)" in res["msg"] and "force" in res["msg"]
+    assert "set force: true" in res["msg"]
+    named = run(capsys, target=DISK1, state="logged_out", option_names={"force": "initiator_force_logout"})
+    assert named["failed"] and "set initiator_force_logout: true" in named["msg"], named["msg"]
+    assert "force: true" not in named["msg"].replace("initiator_force_logout: true", "")
     assert sessions_in(env["root"]) == ["session1"] and not any("--logout" in c for c in argvs(env))
     forced = run(capsys, target=DISK1, state="logged_out", force=True)
     assert forced["changed"] is True and sessions_in(env["root"]) == []
