@@ -202,6 +202,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
     _check_key_text,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import iter_record_paths, read_send_targets
 
 SECRET_MODE = 0o600
 NEW_FILE_MODE = 0o644
@@ -251,6 +252,21 @@ def validate(params):
             raise InputError("secrets.%s" % key, "is also given in settings; give it once")
     values.update(secret_values)
     return values
+
+
+def existing_records_kept(root, keys):
+    """What keeps its old values when *keys* change in iscsid.conf: ``"3 node records"``, ``"1 discovery record"``
+    (joined with ``and``), or ``""`` when no record that the keys concern exists (nothing to warn about)."""
+    parts = []
+    if any(k.startswith("node.") for k in keys):
+        count = sum(1 for _rec in iter_record_paths(root))
+        if count:
+            parts.append("%d node record%s" % (count, "" if count == 1 else "s"))
+    if any(k.startswith("discovery.") for k in keys):
+        count = len(read_send_targets(root))
+        if count:
+            parts.append("%d discovery record%s" % (count, "" if count == 1 else "s"))
+    return " and ".join(parts)
 
 
 def run_module():
@@ -316,9 +332,12 @@ def run_module():
         result["mode_changed"] = "0600"
     if backup_file:
         result["backup_file"] = backup_file
-    if changes and p["state"] == "present" and any(c["key"].startswith(("node.", "discovery.")) for c in changes):
-        module.warn("node.* and discovery.* settings in iscsid.conf apply to records created from now on; existing "
-                    "records keep their values (change them with openiscsi.initiator.node)")
+    if changes and p["state"] == "present":
+        stale = existing_records_kept(p["root"], [c["key"] for c in changes])
+        if stale:
+            module.warn("node.* and discovery.* settings in iscsid.conf apply to records created from now on; "
+                        "existing records keep their values (this host has %s; change them with "
+                        "openiscsi.initiator.node)" % stale)
     if module._diff:
         result["diff"] = file_diff(path, old_text, new_text, mask=mask_text)
     module.exit_json(**result)

@@ -60,8 +60,25 @@ def test_edit_active_line_in_place_and_keep_everything_else(capsys, root):
         ("node.session.timeo.replacement_timeout = 120", "node.session.timeo.replacement_timeout = 15"),
     ]
     assert res["restart_needed"] is False
-    assert any("records created from now on" in w for w in res["warnings"])
+    # a host with no record at all: nothing keeps old values, no warning
+    assert not any("records created from now on" in w for w in res.get("warnings", [])), res.get("warnings")
     assert stat.S_IMODE(os.stat(str(root / REL)).st_mode) == 0o644
+
+
+def test_existing_records_warning_only_when_records_exist(capsys, root):
+    settings = {"node.session.timeo.replacement_timeout": 20}
+    for check in (True, False):
+        res = run(capsys, root, check=check, settings={"node.session.timeo.replacement_timeout": 30 + check})
+        assert res["changed"] and not any("keep their values" in w for w in res.get("warnings", [])), res
+    rec = root / "etc/iscsi/nodes/iqn.2001-04.com.example:a/192.0.2.10,3260,1/default"
+    rec.parent.mkdir(parents=True)
+    rec.write_text("node.name = iqn.2001-04.com.example:a\nnode.conn[0].address = 192.0.2.10\n")
+    for check in (True, False):
+        res = run(capsys, root, check=check, settings=settings)
+        assert any("keep their values (this host has 1 node record;" in w for w in res["warnings"]), res
+    # discovery.* keys concern discovery records only: there are none
+    res = run(capsys, root, settings={"discovery.sendtargets.timeo.login_timeout": 17})
+    assert res["changed"] and not any("keep their values" in w for w in res.get("warnings", [])), res
 
 
 def test_commented_default_is_replaced_in_place(capsys, root):
