@@ -30,6 +30,7 @@ Pure Python, standard library only, no ansible import.
 from __future__ import annotations
 
 import collections
+import fnmatch
 import os
 import re
 
@@ -205,6 +206,39 @@ def static_twins(new, nodes):
     full, _flat = existing_keys(nodes)
     statics = set((t, a, p, i) for (t, a, p, g, i) in full if g == -1)
     return [rec for rec in new if rec.tpgt != -1 and (rec.target, rec.address, rec.port, rec.iface) in statics]
+
+
+def validate_target_filter(patterns, field="only_targets"):
+    """The target filter as lower-case patterns, or ``None`` (no filter) when *patterns* is ``None``.
+
+    Each entry is an exact target name or a shell-style pattern (``*``, ``?``, ``[...]``); names are compared
+    case-insensitively (iSCSI names are), the whole name, never a substring."""
+    if patterns is None:
+        return None
+    if not patterns:
+        raise InputError(field, "give at least one target name or pattern, or omit the option to keep every target")
+    out = []
+    for idx, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or not pattern.strip() or pattern.strip() != pattern or " " in pattern:
+            raise InputError("%s[%d]" % (field, idx), "%r is not a target name or pattern (no spaces, not empty)"
+                             % (pattern,))
+        out.append(pattern.lower())
+    return out
+
+
+def filter_targets(records, patterns):
+    """``(kept, dropped_names)``: the records of *records* whose target matches one of *patterns* (from
+    :func:`validate_target_filter`; ``None`` keeps all) and the sorted names of the targets left out."""
+    if patterns is None:
+        return list(records), []
+    kept, dropped = [], set()
+    for rec in records:
+        name = rec.target.lower()
+        if any(fnmatch.fnmatchcase(name, p) for p in patterns):
+            kept.append(rec)
+        else:
+            dropped.add(rec.target)
+    return kept, sorted(dropped)
 
 
 def node_entries(records):

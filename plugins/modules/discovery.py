@@ -16,6 +16,8 @@ description:
   - This is C(iscsiadm -m discoverydb -t st -p PORTAL --discover -o new). The module never runs plain
     C(iscsiadm -m discovery -t st), which rewrites existing records and resets their settings.
   - With O(create_nodes=false) the module only reports what the portals offer.
+  - With O(only_targets) only the targets named there are kept (reported and created); the others a portal offers
+    are left out (RV(filtered_out) names them) and no record is made for them.
   - Discovery CHAP (O(auth)) is kept in the portal's discovery record (C(send_targets/ADDR,PORT/st_config) in the
     node DB, mode C(0600)). The secrets are written into that file directly, then checked with iscsiadm's own
     reader; they never appear on a command line.
@@ -71,6 +73,20 @@ options:
         (the discovery record and its O(auth) are still managed, since discovery CHAP needs them).
     type: bool
     default: true
+  only_targets:
+    description:
+      - Keep only the discovered targets whose name matches one of these entries, each an exact target name
+        (V(iqn.2001-04.com.example:db01-data)) or a shell-style pattern (V(iqn.2001-04.com.example:db01-*),
+        with C(*), C(?) and C([...])). The whole name is compared, case-insensitively (iSCSI names are); a
+        name never matches as a substring.
+      - Records are made only for the kept targets, with C(iscsiadm -m node -o new) after a discovery that writes
+        nothing (C(-o nonpersistent)), then given what discovery writes into a record (as the V(python) backend
+        does), so existing records are never reset and C(iscsiadm -m discoverydb -p PORTAL -o delete) still
+        removes them. Records made before for targets left out are not touched (use M(openiscsi.initiator.node)
+        with O(openiscsi.initiator.node#module:state=absent) to delete them).
+      - When omitted, every offered target is kept.
+    type: list
+    elements: str
   backend:
     description:
       - How the portals are asked (the SendTargets exchange itself). RV(backend) says which one was used.
@@ -148,6 +164,13 @@ EXAMPLES = r"""
       username: discovery-user
       password: "{{ vault_discovery_secret }}"
 
+- name: Only the database LUNs of this host, out of everything the array offers
+  openiscsi.initiator.discovery:
+    portals: [192.0.2.10, 192.0.2.11]
+    only_targets:
+      - iqn.2001-04.com.example:db01-*
+      - iqn.2001-04.com.example:shared-backup
+
 - name: Only look
   openiscsi.initiator.discovery:
     portals: [192.0.2.10]
@@ -199,6 +222,12 @@ targets:
       type: str
   sample:
     - {target: "iqn.2004-10.com.example:disk1", portal: "192.0.2.10:3260", tpgt: 1, iface: default}
+filtered_out:
+  description: The names of the offered targets that O(only_targets) left out, sorted (V([]) without a filter).
+  returned: success
+  type: list
+  elements: str
+  sample: ["iqn.2001-04.com.example:web01-data"]
 created:
   description: The records created by this run (predicted in check mode), same form as RV(targets).
   returned: success
@@ -303,6 +332,7 @@ def validate(params, known_ifaces):
             seen.add(portal.key())
             portals.append(portal)
     auth = disc.validate_auth(params.get("auth"), "auth")
+    disc.validate_target_filter(params.get("only_targets"), "only_targets")
     ifaces = None
     if params.get("iface") is not None:
         ifaces = []
@@ -418,6 +448,7 @@ def run_module():
             )),
             iface=dict(type="list", elements="str", aliases=["ifaces"]),
             create_nodes=dict(type="bool", default=True),
+            only_targets=dict(type="list", elements="str"),
             backend=dict(type="str", default="iscsiadm", choices=["iscsiadm", "python", "auto"]),
             timeout=dict(type="float", default=10.0),
         ),
@@ -431,6 +462,9 @@ def run_module():
     except InputError as exc:
         _fail(module, str(exc))
     backend, backend_reason = pick_backend(module, params["backend"])
+    only = disc.validate_target_filter(params["only_targets"])
+    # with a filter, discovery writes nothing and the kept records are made one by one (as with the python backend)
+    create_one_by_one = backend in DISCOVER_FUNCTIONS or only is not None
     context = {}
     if backend == "python":
         context = {"initiator_name": host_initiator_name(ROOT), "timeout": params["timeout"]}
@@ -482,13 +516,14 @@ def run_module():
     # ---- discover
     discovered = []
     found_at = {}
+    filtered_out = set()
     for item in items:
         if module.check_mode and item.changes and backend not in DISCOVER_FUNCTIONS:
             item.targets_known = False
             warnings.append("check mode: the targets of %s are unknown until its new discovery credentials are "
                             "stored (iscsiadm reads them only from the discovery record)" % item.text)
             continue
-        persist = params["create_nodes"] and not module.check_mode
+        persist = params["create_nodes"] and not module.check_mode and not create_one_by_one
         try:
             if backend in DISCOVER_FUNCTIONS:
                 # the credentials asked for, else those of the portal's discovery record (as iscsiadm uses them)
@@ -503,6 +538,8 @@ def run_module():
                                                                           for i in items))
         if note:
             warnings.append(note)
+        item.records, dropped = disc.filter_targets(item.records, only)
+        filtered_out.update(dropped)
         for rec in item.records:
             found_at.setdefault(rec, item.portal)
         discovered.extend(item.records)
@@ -517,7 +554,7 @@ def run_module():
     created = []
     if params["create_nodes"]:
         if not module.check_mode:
-            if backend in DISCOVER_FUNCTIONS:
+            if create_one_by_one:
                 for rec in new:
                     try:
                         adm.node_new(rec.target, disc.portal_text(rec.address, rec.port), rec.iface, rec.tpgt)
@@ -570,6 +607,7 @@ def run_module():
         backend=backend,
         backend_reason=backend_reason,
         targets=disc.node_entries(discovered),
+        filtered_out=sorted(filtered_out),
         created=disc.node_entries(created),
         portals=portals_out,
     )

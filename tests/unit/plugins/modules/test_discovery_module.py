@@ -127,6 +127,42 @@ def test_discovery_creates_missing_records_and_is_idempotent(capsys, env):
     assert tree_digest(env["root"]) == digest
 
 
+def test_only_targets_keeps_the_named_targets_and_resets_nothing(capsys, env):
+    # a record of the open target exists with its own setting; the filter keeps only the CHAP target
+    run(capsys, portals=["10.213.0.1"], only_targets=[OPEN])
+    path = env["root"] / "etc/iscsi/nodes" / OPEN / "10.213.0.1,3260,1" / "default"
+    path.write_text(path.read_text().replace("node.startup = manual", "node.startup = automatic"))
+    assert record_files(env["root"]) == [OPEN + "/10.213.0.1,3260,1/default", OPEN + "/10.213.0.2,3260,1/default"]
+    before = path.read_bytes()
+    pred = run(capsys, check=True, portals=["10.213.0.1"], only_targets=["IQN.2025-01.lab.openiscsi:tgt-c*"])
+    assert pred["created"] == [{"target": CHAPT, "portal": "10.213.0.1:3260", "tpgt": 1, "iface": "default"}]
+    res = run(capsys, portals=["10.213.0.1"], only_targets=["IQN.2025-01.lab.openiscsi:tgt-c*"])
+    assert res["changed"] is True and res["created"] == pred["created"] and res["targets"] == pred["created"]
+    assert res["filtered_out"] == [OPEN]
+    assert record_files(env["root"]) == [CHAPT + "/10.213.0.1,3260,1/default", OPEN + "/10.213.0.1,3260,1/default",
+                                         OPEN + "/10.213.0.2,3260,1/default"]
+    assert path.read_bytes() == before  # the existing record kept its settings
+    cmds = argvs(env)
+    # discovery wrote nothing itself (nonpersistent); the kept record was made with -m node -o new
+    assert not any(c[:2] == ["-m", "discoverydb"] and c[-3:] == ["new", "-P", "1"] for c in cmds), cmds
+    assert any(c[:2] == ["-m", "node"] and CHAPT in c and "new" in c for c in cmds), cmds
+    made = (env["root"] / "etc/iscsi/nodes" / CHAPT / "10.213.0.1,3260,1" / "default").read_text()
+    assert "node.discovery_type = send_targets" in made and "node.discovery_address = 10.213.0.1" in made
+    # a substring is not a name: "tgt" matches nothing
+    none = run(capsys, portals=["10.213.0.1"], only_targets=["tgt"])
+    assert none["changed"] is False and none["targets"] == [] and none["filtered_out"] == [CHAPT, OPEN]
+    assert run(capsys, portals=["10.213.0.1"], only_targets=["*"])["changed"] is False
+
+
+@pytest.mark.parametrize("only, needle", [([], "only_targets: give at least one"),
+                                          (["iqn.x y"], "only_targets[0]")])
+def test_only_targets_bad_input(capsys, env, only, needle):
+    digest = tree_digest(env["root"])
+    res = run(capsys, portals=["10.213.0.1"], only_targets=only)
+    assert res["failed"] and needle in res["msg"] and argvs(env) == []
+    assert tree_digest(env["root"]) == digest
+
+
 def test_existing_record_settings_survive(capsys, env):
     run(capsys, portals=["10.213.0.1"])
     path = env["root"] / "etc/iscsi/nodes" / OPEN / "10.213.0.1,3260,1" / "default"
