@@ -99,6 +99,25 @@ def test_discovery_does_not_reset_a_changed_record(clean):
     assert "node.session.timeo.replacement_timeout = 17" in record_after
 
 
+def test_only_targets_keeps_the_asked_targets(clean):
+    lab = clean
+    portal = lab.portals()[0]
+    iqn = lab.data["targets"]["open"]["iqn"]
+    others = sorted(t for t in lab.target_iqns() if t != iqn)
+    res = lab.module(HOST, "discovery", {"portals": [portal], "only_targets": [iqn.upper()]})
+    assert not res.get("failed"), res
+    assert [r["target"] for r in res["created"]] == [iqn] and res["filtered_out"] == others
+    listed = sh(lab, "iscsiadm -m node").stdout.splitlines()
+    assert listed == ["%s,1 %s" % (portal, iqn)], listed
+    # the record is a discovered one (iscsiadm -m discoverydb -o delete would remove it)
+    assert "node.discovery_type = send_targets" in sh(lab, "iscsiadm -m node -T %s -p %s" % (iqn, portal)).stdout
+    sh(lab, "iscsiadm -m node -T %s -p %s -o update -n node.startup -v automatic" % (iqn, portal))
+    # a pattern adds the others, the first record keeps its setting
+    res = lab.module(HOST, "discovery", {"portals": [portal], "only_targets": ["iqn.*"]})
+    assert sorted(r["target"] for r in res["created"]) == others and res["filtered_out"] == []
+    assert "node.startup = automatic" in sh(lab, "iscsiadm -m node -T %s -p %s" % (iqn, portal)).stdout
+
+
 def test_create_nodes_false_only_reports(clean):
     lab = clean
     portal = lab.portals()[0]
