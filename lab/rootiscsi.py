@@ -6,7 +6,8 @@
 Used by tests/lab/test_boot_*.py (and by hand, ``python3 lab/rootiscsi.py ...``).  Standard library only; it reuses
 lab/labctl's own helpers (state dir, QMP, QEMU command line, pid records) and changes nothing in labctl's behaviour.
 
-* :func:`reboot` -- ``systemctl reboot`` in a guest (QEMU resets and boots the same kernel, initrd and disk), wait
+* :func:`reboot` -- a reboot of a guest (``labctl.REBOOT_COMMAND``: ``systemctl reboot`` without the D-Bus noise; also
+  ``labctl reboot HOST``) (QEMU resets and boots the same kernel, initrd and disk), wait
   for the new boot (new ``boot_id``) to answer SSH; returns seconds and the console lines of that reboot.
 * :func:`add_root_lun` / :func:`remove_root_lun` -- a copy-on-write copy of the lab's guest root file system
   (a qcow2 overlay on the cached image, in the lab state directory) hot-plugged into the TARGET VM over QMP and
@@ -126,7 +127,7 @@ def reboot(ctl, host, timeout=400):
         raise BootError("%s does not answer before the reboot" % host)
     offset = _console_size(ctl, host)
     t0 = time.monotonic()
-    _ssh(ctl, host, "systemctl reboot", check=False, timeout=30)
+    _ssh(ctl, host, labctl.REBOOT_COMMAND, check=False, timeout=30)
     _drop_control_master(ctl, host)
     wait_boot(ctl, host, old, timeout, console_offset=offset)
     return {"seconds": round(time.monotonic() - t0, 1), "console": console_since(ctl, host, offset)}
