@@ -183,6 +183,32 @@ options:
         nothing is changed.
     type: bool
     default: false
+  pending_records:
+    description:
+      - Records that an earlier task of the same run creates, for example the RV(openiscsi.initiator.discovery#module:created)
+        of M(openiscsi.initiator.discovery), each with C(target), C(portal), C(tpgt) and C(iface).
+      - Used only in check mode, where those records do not exist yet. An entry for one of them is then predicted
+        as what the real run does - an update of the record the earlier task made - instead of a second creation
+        (so the two diffs do not both list the record as created). The values before are those of a new record
+        (the C(node.*) defaults of C(iscsid.conf)) and are not shown.
+    type: list
+    elements: dict
+    suboptions:
+      target:
+        description: Target name.
+        type: str
+        required: true
+      portal:
+        description: C(addr[:port]), IPv6 in brackets.
+        type: str
+        required: true
+      tpgt:
+        description: Target portal group tag.
+        type: int
+      iface:
+        description: The iface record.
+        type: str
+        default: default
   option_names:
     description:
       - How the module's messages name its options, for a caller that sets them under names of its own (the
@@ -345,6 +371,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan imp
     summarize,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import db_root_info, read_nodes
+from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
 
 # Needed only when something is written: imported then (see _writers), so that a run with nothing to change does not
@@ -411,6 +438,12 @@ def argument_spec():
         settings=dict(type="dict"),
         force=dict(type="bool", default=False),
         option_names=dict(type="dict", options=dict(force=dict(type="str"))),
+        pending_records=dict(type="list", elements="dict", options=dict(
+            target=dict(type="str", required=True),
+            portal=dict(type="str", required=True),
+            tpgt=dict(type="int"),
+            iface=dict(type="str", default="default"),
+        )),
         root=dict(type="path", default="/"),
     )
 
@@ -558,13 +591,42 @@ class Applier:
                       % "; ".join(problems[:10]))
 
 
-def build_diff(steps):
+def pending_keys(entries):
+    """``{(target, (address, port), iface): tpgt}`` of the ``pending_records`` option; raises InputError."""
+    keys = {}
+    for idx, entry in enumerate(entries or []):
+        portal = parse_portal(entry["portal"], field="pending_records[%d].portal" % idx)
+        keys[(entry["target"].lower(), portal.key(), entry["iface"] or "default")] = entry.get("tpgt")
+    return keys
+
+
+def take_pending(steps, keys):
+    """Check mode: the create steps of records an earlier task creates become updates of those records (in
+    place); returns them."""
+    taken = []
+    for step in steps:
+        if step.action != "create":
+            continue
+        key = (step.target.lower(), (normalize_address(step.address), step.port), step.iface)
+        if key in keys and (step.tpgt is None or step.tpgt < 0 or keys[key] in (None, step.tpgt)):
+            step.action = "update"
+            taken.append(step)
+    return taken
+
+
+def build_diff(steps, pending=()):
     before, after = [], []
     for step in steps:
         if not step.changed:
             continue
         header = "[%s] %s" % (step.label(), step.action)
         b, a = step.diff_lines("before"), step.diff_lines("after")
+        if step in pending:
+            # made by an earlier task of this run: its values before are a new record's, not known here
+            before.append("[%s] (made by an earlier task of this run, e.g. discovery)" % step.label())
+            after.append(header)
+            after.extend(a)
+            continue
         before.append(header if step.action != "create" else "[%s] (absent)" % step.label())
         before.extend(b)
         after.append(header if step.action != "delete" else "[%s] (absent)" % step.label())
@@ -610,6 +672,12 @@ def run_module():
     except InputError as exc:
         module.fail_json(msg=str(exc))
     records = None
+    pending = []
+    if module.check_mode and p["pending_records"]:
+        try:
+            pending = take_pending(steps, pending_keys(p["pending_records"]))
+        except InputError as exc:
+            module.fail_json(msg=str(exc))
 
     changed_steps = [s for s in steps if s.changed]
     for step in changed_steps:
@@ -645,7 +713,7 @@ def run_module():
         commands=len(adm.calls) if adm is not None else 0,
     )
     if module._diff:
-        result["diff"] = build_diff(steps)
+        result["diff"] = build_diff(steps, pending)
     module.exit_json(**result)
 
 

@@ -152,3 +152,28 @@ def test_bad_input_changes_nothing(capsys, root, no_commands, args, words):
     assert NEW_SECRET not in res["_raw"]
     assert file_states(root) == before
     assert no_commands == []
+
+
+def test_check_mode_pending_records_are_not_created_twice(capsys, root, no_commands):
+    # discovery (an earlier task of the same run) creates T1 at 192.0.2.77 in the real run; in check mode the
+    # node task must predict an update of that record, not list it as created a second time
+    before = file_states(root)
+    args = dict(nodes=[{"target": T1, "portal": "192.0.2.77", "startup": "automatic"}])
+    plain = run(capsys, root, check=True, **args)
+    assert plain["summary"]["create"] == 1 and "(absent)" in plain["diff"]["before"]
+    pending = [{"target": T1.upper(), "portal": "192.0.2.77:3260", "tpgt": 1, "iface": "default"}]
+    res = run(capsys, root, check=True, pending_records=pending, **args)
+    assert res["changed"] is True and res["summary"]["create"] == 0 and res["summary"]["update"] == 1, res
+    assert "(absent)" not in res["diff"]["before"] and "made by an earlier task" in res["diff"]["before"]
+    assert "node.startup = automatic" in res["diff"]["after"] and "] update" in res["diff"]["after"]
+    assert [r["action"] for r in res["records"]] == ["update"]
+    # an entry without settings: the real run would find discovery's record and change nothing
+    bare = run(capsys, root, check=True, pending_records=pending, nodes=[{"target": T1, "portal": "192.0.2.77"}])
+    assert bare["changed"] is False, bare
+    assert file_states(root) == before and no_commands == []
+
+
+def test_pending_records_bad_portal(capsys, root, no_commands):
+    res = run(capsys, root, check=True, nodes=[{"target": T1, "portal": "192.0.2.77"}],
+              pending_records=[{"target": T1, "portal": "192.0.2.77:99999"}])
+    assert res["failed"] and "pending_records[0].portal" in res["msg"]
