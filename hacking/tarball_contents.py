@@ -1,7 +1,9 @@
-#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """List a built collection tarball and fail when it ships more than what users run.
 
-Usage: tarball_contents.py openiscsi-initiator-X.Y.Z.tar.gz
+Usage: python3 hacking/tarball_contents.py openiscsi-initiator-X.Y.Z.tar.gz
 
 Allowed at the top of the tarball: the build's MANIFEST.json and FILES.json, plugins/, roles/, playbooks/, meta/,
 docs/, changelogs/, README.md and a LICENSE/COPYING file.  Anything else (lab/, molecule/, tests/, hacking/,

@@ -1,3 +1,6 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """lab/labctl picks the same SSH ports on every `up` of a state directory (an inventory written by hand stays
 valid): the previous run's ports when they are free, else a block derived from the state directory, else free
 ones.  Real sockets on 127.0.0.1; no VM."""
@@ -62,4 +65,3 @@ def test_taken_port_falls_back_then_the_fallback_is_kept(tmp_path):
         assert third == derived and how == "derived from the state directory"
     finally:
         held.close()
-

@@ -1,3 +1,6 @@
+# -*- coding: utf-8 -*-
+# Copyright: openiscsi.initiator contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The built collection tarball ships what users run and none of the development tree (galaxy.yml build_ignore).
 
 The tarball is really built here (``ansible-galaxy collection build`` of this checkout into a temporary
