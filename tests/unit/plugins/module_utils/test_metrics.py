@@ -198,3 +198,37 @@ def test_replace_file_failure_leaves_old_file_and_no_temp(tmp_path):
     with pytest.raises(OSError):
         _atomicfile.replace_file(str(tmp_path / "missing" / "x.prom"), "new\n")
     assert path.read_text() == "old\n" and sorted(os.listdir(tmp_path)) == ["dir.prom", "iscsi.prom"]
+
+
+# --------------------------------------------------------------------------------------------------- the timer's code
+def _module_utils_imports(path):
+    """module_utils names *path* imports (``from ...module_utils import _a, _b`` and ``from ...module_utils._a
+    import x``)."""
+    import ast  # pylint: disable=import-outside-toplevel
+    with open(path, encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and ".module_utils" in "." + node.module:
+            last = node.module.rsplit(".", 1)[-1]
+            found.update(a.name for a in node.names) if last == "module_utils" else found.add(last)
+    return found
+
+
+def test_role_copies_every_module_utils_file_the_entry_point_needs():
+    """roles/initiator/vars/main.yml lists the files the role copies to the host: exactly what the entry point
+    imports, transitively (a new import in _health or _sysfs must be added there, or the timer would fail)."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    repo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
+    utils = os.path.join(repo, "plugins", "module_utils")
+    need, todo = set(), list(_module_utils_imports(os.path.join(repo, "roles", "initiator", "files",
+                                                                "openiscsi-metrics")))
+    while todo:
+        name = todo.pop()
+        if name not in need:
+            need.add(name)
+            todo.extend(_module_utils_imports(os.path.join(utils, name + ".py")))
+    with open(os.path.join(repo, "roles", "initiator", "vars", "main.yml"), encoding="utf-8") as handle:
+        listed = yaml.safe_load(handle)["initiator__metrics_code"]
+    assert {"_sysfs", "_health", "_metrics", "_atomicfile"} <= need
+    assert sorted(listed) == sorted(need)
