@@ -362,6 +362,15 @@ metrics:
   returned: when O(metrics_path) is set
   type: dict
   sample: {path: /var/lib/prometheus/node-exporter/iscsi.prom, written: true}
+  contains:
+    path:
+      description: The metrics file (O(metrics_path)).
+      type: str
+      sample: /var/lib/prometheus/node-exporter/iscsi.prom
+    written:
+      description: Whether the file was replaced (V(false) in check mode).
+      type: bool
+      sample: true
 wait:
   description: How the check went - C(polls), C(elapsed) seconds, C(timed_out), C(unhealthy_for) (seconds from the
     first unhealthy poll to the healthy one, V(null) when the first poll was healthy) and C(checked_at) (epoch time

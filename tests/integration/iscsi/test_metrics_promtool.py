@@ -23,7 +23,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")
 sys.path.insert(0, os.path.join(REPO, "tests", "fixtures"))
 import fixturetree  # noqa: E402  pylint: disable=wrong-import-position
 
-ENTRY = os.path.join(REPO, "roles", "initiator", "files", "openiscsi-metrics")
+ENTRY = os.path.join(REPO, "roles", "initiator", "files", "openiscsi_metrics.py")
 PROMTOOL = shutil.which("promtool")
 
 

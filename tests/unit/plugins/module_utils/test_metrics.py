@@ -42,7 +42,7 @@ def parse(text):
             helps[name] = line
             continue
         if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
+            name, kind = line.split(" ")[2:]
             assert kind == "gauge" and name in helps
             types[name] = kind
             if current:
@@ -222,7 +222,7 @@ def test_role_copies_every_module_utils_file_the_entry_point_needs():
     repo = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..")
     utils = os.path.join(repo, "plugins", "module_utils")
     need, todo = set(), list(_module_utils_imports(os.path.join(repo, "roles", "initiator", "files",
-                                                                "openiscsi-metrics")))
+                                                                "openiscsi_metrics.py")))
     while todo:
         name = todo.pop()
         if name not in need:
