@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils._atomicfile import fsync_dir as _fsync_dir
+from ansible_collections.openiscsi.initiator.plugins.module_utils._atomicfile import write_temp
 
 
 def to_bytes_preserving(text):
@@ -61,19 +63,6 @@ def read_text(path):
     if data is None:
         return None
     return data.decode("utf-8", "surrogateescape")
-
-
-def _fsync_dir(directory):
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False):
@@ -105,11 +94,7 @@ def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False)
 
     tmp_path = None
     try:
-        fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(target), suffix=".tmp", dir=directory)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(raw)
-            handle.flush()
-            os.fsync(handle.fileno())
+        tmp_path = write_temp(directory, os.path.basename(target), raw)
         if current is not None and not force_mode:
             # atomic_move copies owner, group, mode and SELinux context of the existing file.
             module.atomic_move(tmp_path, target, unsafe_writes=False, keep_dest_attrs=True)

@@ -29,7 +29,8 @@ description:
     random ISID, using the CHAP settings stored in the record; lists the LUNs (C(REPORT LUNS), C(READ CAPACITY))
     and logs out. The result per portal (reachable, authenticated, LUNs and sizes, or the error) is in RV(probes);
     a portal that refuses the login makes the host unhealthy. The kernel's sessions are not touched.
-  - Never changes anything. It runs no command at all, in particular no C(iscsiadm) (on Debian
+  - Never changes anything on the host but the metrics file of O(metrics_path) when that is set (monitoring output,
+    not configuration; C(changed) stays V(false)). It runs no command at all, in particular no C(iscsiadm) (on Debian
     C(iscsiadm -m session) socket-activates iscsid) and does not talk to iscsid, so it is safe while iscsid
     restarts or is stopped.
   - Tolerates sessions that vanish during the scan, attributes that cannot be read (C(EACCES), C(ENOTCONN)),
@@ -111,6 +112,29 @@ options:
         most six times as long in all. Up to four portals are probed at once.
     type: float
     default: 5
+  metrics_path:
+    description:
+      - Also write the verdict as Prometheus metrics in the text format of node_exporter's textfile collector to this
+        file, for example C(/var/lib/prometheus/node-exporter/iscsi.prom) (the collector reads only C(*.prom) files
+        of its C(--collector.textfile.directory)). Written after the check (and its O(wait) and O(probe)), whether
+        the host is healthy or not, before the task fails.
+      - The file is replaced atomically (a temporary file in the same directory, then a rename), so the collector
+        never reads half a file. A new file gets mode C(0644); an existing one keeps its owner and mode. The
+        directory must exist.
+      - 'Metrics, all gauges: C(iscsi_check_timestamp_seconds) (time of the check), C(iscsi_healthy) (the verdict),
+        C(iscsi_sessions), C(iscsi_problems{kind}), per session C(iscsi_session_healthy),
+        C(iscsi_session_state{state}) (a state set: 1 for the current state, 0 for the others),
+        C(iscsi_session_recovery_timeout_seconds) (C(+Inf) for V(off)), per connection
+        C(iscsi_connection_state{cid,state}), per SCSI device C(iscsi_device_state{hctl,lun,device,state}), per
+        target C(iscsi_target_paths), C(iscsi_target_paths_healthy) and C(iscsi_target_paths_required).'
+      - Session, connection and device series carry the labels C(sid), C(target), C(portal) and C(iface). No CHAP
+        setting and nothing from the probes but their count of problems is written.
+      - Writing this file is monitoring output, not a change of the host's configuration, so the task still reports
+        C(changed=false) (the file changes at every run, since it holds the time of the check).
+      - In check mode the file is not written (RV(metrics.written) is V(false)); the check itself runs as usual.
+      - The role M(openiscsi.initiator.initiator) can install a systemd timer that writes the same file every few
+        seconds without Ansible (C(initiator_metrics_enabled)).
+    type: path
 extends_documentation_fragment:
   - openiscsi.initiator.attributes
   - openiscsi.initiator.attributes.INFO_MODULE
@@ -164,6 +188,11 @@ EXAMPLES = r"""
     probe_targets: [iqn.2025-01.com.example:db]
     fail_on_unhealthy: false
   register: db_probe
+
+- name: Check, and publish the verdict for Prometheus (node_exporter's textfile collector)
+  openiscsi.initiator.session_check:
+    fail_on_unhealthy: false
+    metrics_path: /var/lib/prometheus/node-exporter/iscsi.prom
 
 - name: Show the LUN sizes each portal reported
   ansible.builtin.debug:
@@ -328,6 +357,20 @@ probe_summary:
   returned: when O(probe=true)
   type: dict
   sample: {total: 2, reachable: 2, authenticated: 1, failed: 1, initiator_name: "iqn.1993-08.org.debian:01:db1"}
+metrics:
+  description: With O(metrics_path), the C(path) written and whether it was C(written) (V(false) in check mode).
+  returned: when O(metrics_path) is set
+  type: dict
+  sample: {path: /var/lib/prometheus/node-exporter/iscsi.prom, written: true}
+  contains:
+    path:
+      description: The metrics file (O(metrics_path)).
+      type: str
+      sample: /var/lib/prometheus/node-exporter/iscsi.prom
+    written:
+      description: Whether the file was replaced (V(false) in check mode).
+      type: bool
+      sample: true
 wait:
   description: How the check went - C(polls), C(elapsed) seconds, C(timed_out), C(unhealthy_for) (seconds from the
     first unhealthy poll to the healthy one, V(null) when the first poll was healthy) and C(checked_at) (epoch time
@@ -340,7 +383,7 @@ wait:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _nodedb, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _fileio, _health, _metrics, _nodedb, _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_probe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
@@ -452,6 +495,18 @@ def validate(params):
     return paths, targets, wait
 
 
+def validate_metrics_path(path):
+    """The checked O(metrics_path) (``None`` when unset); raises InputError naming the field."""
+    if path is None:
+        return None
+    if not os.path.isabs(path) or path.endswith("/"):
+        raise InputError("metrics_path", "must be the absolute path of a file, got %r" % (path,))
+    if not path.endswith(".prom"):
+        raise InputError("metrics_path", "must end in .prom (node_exporter's textfile collector reads only *.prom "
+                                         "files), got %r" % (path,))
+    return path
+
+
 def run_check(params, root="/", clock=None, sleep=None, probe_runner=None):
     """The module's work under *root* (tests point it at fixture trees).  Returns the result dict (no ``failed``)."""
     paths, targets, wait = validate(params)
@@ -517,13 +572,19 @@ def run_module():
             probe_targets=dict(type="list", elements="str"),
             probe_portals=dict(type="list", elements="str"),
             probe_timeout=dict(type="float", default=5.0),
+            metrics_path=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     try:
+        metrics_path = validate_metrics_path(module.params.get("metrics_path"))
         result = run_check(module.params, ROOT)
     except InputError as exc:
         module.fail_json(msg=str(exc))
+    if metrics_path is not None:
+        # Monitoring output, not configuration: changed stays false (see the option's documentation).
+        _fileio.write_atomic(module, metrics_path, _metrics.render(result))
+        result["metrics"] = {"path": metrics_path, "written": not module.check_mode}
     if module.params["fail_on_unhealthy"] and not result["healthy"]:
         module.fail_json(msg="iSCSI %s" % result["summary"], changed=False, **result)
     module.exit_json(changed=False, **result)

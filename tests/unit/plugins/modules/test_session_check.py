@@ -211,3 +211,55 @@ def test_recovery_tmo_needs_one_of_the_options(capsys, monkeypatch, tmp_path):
     assert res["_rc"] == 1 and "one of the following is required: minimum, restore" in res["msg"]
     res = run(recovery_tmo, capsys, monkeypatch, tmp_path, restore=[{"sid": 1, "recovery_tmo": "5"}])
     assert res["msg"].startswith("restore[0].targetname: is required")
+
+
+# --------------------------------------------------------------------------------------------------- metrics_path
+def test_metrics_written_atomically_unchanged_and_not_in_check_mode(capsys, monkeypatch, tmp_path, no_commands):
+    root = fixturetree.materialize("trixie-failed", tmp_path / "root")
+    out = tmp_path / "prom" / "iscsi.prom"
+    out.parent.mkdir()
+    res = run(session_check, capsys, monkeypatch, root, check=True, metrics_path=str(out))
+    assert res["_rc"] == 1 and res["metrics"] == {"path": str(out), "written": False} and not out.exists()
+    res = run(session_check, capsys, monkeypatch, root, metrics_path=str(out))
+    # written before the task fails, with the verdict of that check; changed stays false
+    assert res["_rc"] == 1 and res["changed"] is False and res["metrics"]["written"] is True
+    text = out.read_text()
+    assert "iscsi_healthy 0\n" in text and "iscsi_check_timestamp_seconds %s\n" % res["wait"]["checked_at"] in text
+    assert 'iscsi_session_state{sid="1",target="%s",portal="10.213.0.1:3260",iface="default",state="FAILED"} 1' % (
+        OPEN) in text
+    assert sorted(os.listdir(out.parent)) == ["iscsi.prom"]
+
+
+def test_metrics_keep_no_secret(capsys, monkeypatch, tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path / "root")
+    out = tmp_path / "iscsi.prom"
+    res = run(session_check, capsys, monkeypatch, root, metrics_path=str(out), check_config=True)
+    assert res["_rc"] == 0 and "iscsi_healthy 1\n" in out.read_text()
+    seen = []
+    for base, _dirs, files in os.walk(os.path.join(str(root), "etc", "iscsi")):
+        for name in files:
+            if os.path.islink(os.path.join(base, name)):
+                continue
+            with open(os.path.join(base, name), encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    if "password" in line and "=" in line:
+                        secret = line.split("=", 1)[1].strip()
+                        assert not secret or secret not in out.read_text()
+                        seen.append(secret)
+    assert any(seen)  # the tree holds CHAP secrets: the check above looked at some
+
+
+@pytest.mark.parametrize("path, why", [
+    ("iscsi.prom", "must be the absolute path of a file"),
+    ("/var/lib/prometheus/", "must be the absolute path of a file"),
+    ("/var/lib/prometheus/iscsi.txt", "must end in .prom"),
+])
+def test_metrics_path_checked_before_reading(capsys, monkeypatch, tmp_path, path, why):
+    res = run(session_check, capsys, monkeypatch, tmp_path, metrics_path=path)
+    assert res["_rc"] == 1 and res["msg"].startswith("metrics_path: " + why)
+
+
+def test_metrics_directory_missing_fails_naming_it(capsys, monkeypatch, tmp_path):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path / "root")
+    res = run(session_check, capsys, monkeypatch, root, metrics_path=str(tmp_path / "nope" / "iscsi.prom"))
+    assert res["_rc"] == 1 and "directory %s does not exist" % (tmp_path / "nope") in res["msg"]
