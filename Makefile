@@ -116,7 +116,7 @@ integration: venv deps ## tests with local daemons but no VM (tgtd on 127.0.0.1)
 # lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
 # last) in one lab of that Debian release.
 TEST_LAB_TESTS ?= tests/lab
-TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check lab-bookworm lab-trixie molecule role-test fleet
+TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check docs-test lab-bookworm lab-trixie molecule role-test fleet
 TEST_JOBS ?= 2
 test: deps venv tree ## what CI runs: every suite of TEST_SUITES on TEST_JOBS workers, then a summary
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
