@@ -2,7 +2,8 @@
 # Copyright: openiscsi.initiator contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The documentation site as a reader gets it: the node module's page shows every option of the module's argument
-spec in its parameters table and the module's examples; the index lists every module, both roles and the guides.
+spec in its parameters table and the module's examples; each role's page every option of its argument spec; the
+index lists every module, both roles and the guides.
 
 Checked twice: in the HTML Sphinx wrote, and in the DOM headless chromium rendered from it (--dump-dom).  The
 screenshots of the index and of the node page (.build/docs/screenshots) must be real pictures of the window size.
@@ -152,6 +153,32 @@ def test_node_page_html(site):
 
 def test_index_html(site):
     check_index(parse(read_file(os.path.join(site, "index.html"))))
+
+
+def option_names(spec):
+    """The names of an argument spec's options at every depth (what the role page's option titles show)."""
+    names = set()
+    for name, opt in spec.items():
+        names.add(name)
+        names |= option_names(opt.get("options") or {})
+    return names
+
+
+@pytest.mark.parametrize("role", sorted(os.listdir(os.path.join(REPO, "roles"))))
+def test_role_page_shows_argument_spec(site, role):
+    """Each entry point of the role's meta/argument_specs.yml has its section, with exactly its options as titles."""
+    with open(os.path.join(REPO, "roles", role, "meta", "argument_specs.yml"), encoding="utf-8") as fh:
+        specs = yaml.safe_load(fh)["argument_specs"]
+    doc = parse(read_file(os.path.join(site, "%s_role.html" % role)))
+    titles = {e.by_tag("strong")[0].text().strip() for e in doc.iter()
+              if e.attrs.get("class") == "ansible-option-title" and e.by_tag("strong")}
+    expected = set()
+    for entry, spec in specs.items():
+        anchor = "ansible-collections-openiscsi-initiator-%s-role-entrypoint-%s" % (role.replace("_", "-"), entry)
+        assert doc.find(id=anchor), "no section for entry point %s" % entry
+        expected |= option_names(spec.get("options") or {})
+    assert len(expected) > 10
+    assert titles == expected, "missing: %s; extra: %s" % (sorted(expected - titles), sorted(titles - expected))
 
 
 def test_guide_pages_rendered(site):
