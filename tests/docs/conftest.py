@@ -56,11 +56,25 @@ class Chromium:
     def dump_dom(self, page):
         return self._run(page, "--dump-dom").decode("utf-8")
 
-    def screenshot(self, page, png):
+    def screenshot(self, page, png, anchor=None):
+        """A screenshot of the page's top, or of the page scrolled to ``anchor``.
+
+        Headless chromium does not scroll to the fragment of the URL it is given (the picture comes out blank), so
+        a page at an anchor is shown in a window-sized iframe of a wrapper page, which does scroll.
+        """
         os.makedirs(os.path.dirname(png), exist_ok=True)
         if os.path.exists(png):
             os.unlink(png)
-        self._run(page, "--screenshot=" + png)
+        if anchor is None:
+            self._run(page, "--screenshot=" + png)
+        else:
+            with tempfile.TemporaryDirectory(prefix="docs-wrap-") as tmp:
+                wrapper = os.path.join(tmp, "wrap.html")
+                with open(wrapper, "w", encoding="utf-8") as fh:
+                    fh.write('<html><body style="margin:0"><iframe src="file://%s#%s" style="border:0;width:%dpx;'
+                             'height:%dpx"></iframe></body></html>' % ((page, anchor) + WINDOW))
+                self._run(wrapper, "--allow-file-access-from-files", "--virtual-time-budget=3000",
+                          "--screenshot=" + png)
         assert os.path.isfile(png), "chromium wrote no screenshot of %s" % page
         return png
 

@@ -6,7 +6,8 @@ spec in its parameters table and the module's examples; each role's page every o
 index lists every module, both roles and the guides.
 
 Checked twice: in the HTML Sphinx wrote, and in the DOM headless chromium rendered from it (--dump-dom).  The
-screenshots of the index and of the node page (.build/docs/screenshots) must be real pictures of the window size.
+screenshots of the index, of the node page and of its examples (.build/docs/screenshots) must be real pictures of the
+window size (a blank page is one colour; a rendered one has hundreds).
 The expected names come from the code (node.argument_spec(), node.EXAMPLES, plugins/modules, roles/,
 docs/docsite/extra-docs.yml), never from a list in this file.
 """
@@ -241,9 +242,10 @@ def png_pixels(path):
     return width, height, pixels
 
 
-@pytest.mark.parametrize("page", ["index", "node_module"])
-def test_screenshot(site, chromium, page):
-    png = chromium.screenshot(os.path.join(site, page + ".html"), os.path.join(SHOTS, page + ".png"))
+@pytest.mark.parametrize("page,anchor", [("index", None), ("node_module", None), ("node_module", "examples")])
+def test_screenshot(site, chromium, page, anchor):
+    name = page if anchor is None else "%s-%s" % (page, anchor)
+    png = chromium.screenshot(os.path.join(site, page + ".html"), os.path.join(SHOTS, name + ".png"), anchor)
     width, height, pixels = png_pixels(png)
     assert (width, height) == chromium.window
     # A rendered page (text antialiasing, the theme's colours) has hundreds of distinct colours; a blank or
