@@ -116,7 +116,7 @@ integration: venv deps ## tests with local daemons but no VM (tgtd on 127.0.0.1)
 # lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
 # last) in one lab of that Debian release.
 TEST_LAB_TESTS ?= tests/lab
-TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check docs-test lab-bookworm lab-trixie molecule role-test fleet
+TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check docs-test ee-check lab-bookworm lab-trixie molecule role-test fleet
 TEST_JOBS ?= 2
 test: deps venv tree ## what CI runs: every suite of TEST_SUITES on TEST_JOBS workers, then a summary
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
@@ -246,3 +246,20 @@ docs: tree $(DOCS_VENV)/.stamp ## the HTML documentation site in .build/docs/bui
 # PNGs in .build/docs/screenshots and dumps the node page's DOM; tests/docs asserts on the HTML and that DOM.
 docs-test: docs venv deps-docs ## build the docs, screenshot them with headless chromium, run tests/docs on the result
 	$(BIN)/pytest -q -p no:cacheprovider --junitxml=$(REPO)/.build/junit/docs-test.xml tests/docs
+
+# meta/execution-environment.yml as ansible-builder reads it: `ansible-builder introspect` (PyPI, own venv from
+# requirements-ee.txt) over the tree made by `tree` lists the Python and system packages an execution environment
+# would get from this collection.  The file says none; any other answer (or an error reading it) fails.
+EE_VENV := $(REPO)/.build/ee-venv
+$(EE_VENV)/.stamp: requirements-ee.txt | deps-venv
+	$(PYTHON) -m venv $(EE_VENV)
+	$(EE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-ee.txt
+	touch $@
+
+.PHONY: ee-check
+ee-check: tree $(EE_VENV)/.stamp ## ansible-builder introspect of the collection: an execution environment gets no packages from it
+	$(EE_VENV)/bin/ansible-builder introspect $(COLL_TOP) | tee $(REPO)/.build/ee-introspect.yml
+	@$(EE_VENV)/bin/python -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); \
+	  sys.exit(0 if d == {"python": [], "system": []} else "ee-check: meta/execution-environment.yml says no dependencies, ansible-builder found %s" % d)' \
+	  $(REPO)/.build/ee-introspect.yml
+	@echo "ee-check: ansible-builder finds no Python and no system dependencies in openiscsi.initiator"
