@@ -3,9 +3,19 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Install hacking/get_pip_standin.py where ansible-test looks for its cached get-pip script.
 
-Run with the interpreter of the venv that holds ansible-test (``.venv/bin/python``).  The pip version, and so
-the file name ``~/.ansible/test/cache/get_pip_<version>.py``, is asked from the installed ansible-test, so an
-upgrade of ansible-core picks the right name by itself.  Prints the path; rewrites the file only when it differs.
+Run with the interpreter of the venv that holds ansible-test (``.venv/bin/python``).  Prints the path; rewrites the
+file only when it differs.
+
+Why this imports a private module of ansible-test (``ansible_test._internal.python_requirements``): the cache
+file's name carries the pip version ansible-test bootstraps into its venvs
+(``~/.ansible/test/cache/get_pip_<version>.py``, built in ``ansible_test/_util/target/setup/requirements.py``),
+and that version is defined in one place only, ``get_venv_packages()`` of that private module (pip 24.2 in
+ansible-core 2.19.14).  No public API gives it and no command prints it (``ansible-test env --show --json`` does
+not).  The alternatives are worse: a copy of the version here goes stale silently when requirements-dev.txt moves
+ansible-core (the stand-in lands under a name ansible-test never looks for, and sanity tries to download get-pip
+from a host that cannot be reached); reading ansible-test's source text is the same dependency, less checked.  The
+import is pinned by the ansible-core pin of requirements-dev.txt, sits in ``pip_version()`` alone, and fails loudly
+with what to look at when ansible-test changes it.
 """
 
 from __future__ import annotations
@@ -20,10 +30,15 @@ STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "get_pip_stan
 
 def pip_version(python_version):
     """Return the pip version ansible-test bootstraps into venvs of ``python_version``."""
-    # pylint: disable-next=import-outside-toplevel
-    from ansible_test._internal.python_requirements import get_venv_packages
+    try:
+        # pylint: disable-next=import-outside-toplevel
+        from ansible_test._internal.python_requirements import get_venv_packages
 
-    return get_venv_packages(types.SimpleNamespace(version=python_version))["pip"]
+        return get_venv_packages(types.SimpleNamespace(version=python_version))["pip"]
+    except (ImportError, AttributeError, TypeError, KeyError) as exc:
+        raise SystemExit("install_get_pip: this ansible-test no longer gives its pip version through "
+                         "ansible_test._internal.python_requirements.get_venv_packages (%s: %s); find where it "
+                         "defines the version it bootstraps and update pip_version()" % (type(exc).__name__, exc))
 
 
 def main(argv):
