@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 COLL_TOP := $(REPO)/.build/collections
 COLL := $(COLL_TOP)/ansible_collections/openiscsi/initiator
 APT_PACKAGES := qemu-system-x86 qemu-utils debootstrap tgt open-iscsi libiscsi-bin openssh-client rsync \
-	e2fsprogs dpkg-dev cpio python3-venv git shellcheck
+	e2fsprogs dpkg-dev cpio python3-venv git shellcheck multipath-tools
 # Python version ansible-test builds its sanity/units venvs for (the machine's python3).
 TEST_PYTHON ?= 3.11
 LAB := $(BIN)/python $(REPO)/lab/labctl
