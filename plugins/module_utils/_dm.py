@@ -22,15 +22,29 @@ MPATH_UUID_PREFIX = "mpath-"
 HEALTHY_STATE = "running"
 
 
+def normalize_wwid(value):
+    """A SCSI device's sysfs ``wwid`` (``naa.6001405...``, ``eui.``, ``t10.``) spelled as multipath names maps
+    (``36001405...``: the designator type digit first, as udev's ID_SERIAL); anything else unchanged."""
+    if not value:
+        return value
+    value = value.strip()
+    for prefix, digit in (("naa.", "3"), ("eui.", "2"), ("t10.", "1")):
+        if value.startswith(prefix):
+            return digit + value[len(prefix):].lower() if digit != "1" else digit + value[len(prefix):]
+    return value
+
+
 def _path(root, dev):
-    """One path (an sd device) of a map: its name, H:C:T:L and SCSI device state."""
-    device_dir = sys_join(root, "sys/block", dev, "device")
-    try:
-        hctl = os.path.basename(os.readlink(device_dir))
-    except OSError:
-        hctl = None
+    """One path (an sd device) of a map: its name, ``major:minor``, H:C:T:L, SCSI device state, size and WWID."""
+    block = sys_join(root, "sys/block", dev)
+    device_dir = os.path.join(block, "device")
+    hctl = os.path.basename(os.path.realpath(device_dir)) if os.path.isdir(device_dir) else None
     state = read_attr(os.path.join(device_dir, "state"))
-    return dict(device=dev, hctl=hctl, state=state, healthy=state == HEALTHY_STATE)
+    size = read_attr(os.path.join(block, "size"))
+    return dict(device=dev, devt=read_attr(os.path.join(block, "dev")), hctl=hctl, state=state,
+                size_sectors=int(size) if size and size.isascii() and size.isdigit() else None,
+                wwid=normalize_wwid(read_attr(os.path.join(device_dir, "wwid"))),
+                healthy=state == HEALTHY_STATE)
 
 
 def read_maps(root="/"):
@@ -56,6 +70,38 @@ def read_maps(root="/"):
             total_paths=len(paths),
         ))
     return sorted(maps, key=lambda m: m["name"])
+
+
+def parse_dmsetup_status(text):
+    """``dmsetup status --target multipath`` -> ``{map name: {"major:minor": "A" | "F"}}``, the path states as
+    device-mapper keeps them.  A line is ``NAME: START LEN multipath <features> <hw handler> <groups> <initial>
+    (<group state> <nr status> <nr paths> <nr selector args> (DEVT A|F FAILCOUNT <selector args>)...)...``;
+    a line that does not parse is skipped (the path state then stays unknown)."""
+    out = {}
+    for line in (text or "").splitlines():
+        name, sep, rest = line.partition(": ")
+        words = rest.split()
+        if not sep or len(words) < 4 or words[2] != "multipath":
+            continue
+        try:
+            i = 3
+            i += 1 + int(words[i])            # features
+            i += 1 + int(words[i])            # hardware handler status
+            groups = int(words[i])
+            i += 2                            # number of groups, initial group
+            paths = {}
+            for _ in range(groups):
+                i += 1                        # group state (A active, E enabled, D disabled)
+                i += 1 + int(words[i])        # group status args
+                npaths, nsel = int(words[i]), int(words[i + 1])
+                i += 2
+                for _ in range(npaths):
+                    paths[words[i]] = words[i + 1]
+                    i += 3 + nsel              # devt, A|F, fail count, selector args
+            out[name] = paths
+        except (IndexError, ValueError):
+            continue
+    return out
 
 
 def maps_without_healthy_path(maps):
