@@ -13,10 +13,13 @@ the other lab tests keep using bare /dev/sdX."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 pytestmark = pytest.mark.lab
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HOST = "init1"
 CONF = "/etc/multipath.conf"
@@ -29,7 +32,8 @@ def sh(lab, cmd, check=True):
 
 
 def cleanup(lab):
-    sh(lab, "systemctl stop multipathd.socket multipathd.service >/dev/null 2>&1; multipath -F >/dev/null 2>&1; true")
+    sh(lab, "systemctl disable --now multipathd.socket multipathd.service >/dev/null 2>&1; "
+            "multipath -F >/dev/null 2>&1; true")
     lab.forget_targets(HOST)
     sh(lab, "rm -f %s /etc/multipath/wwids /etc/multipath/bindings; true" % CONF)
 
@@ -61,8 +65,9 @@ def conf_sha(lab):
     return sh(lab, "sha256sum %s" % CONF).stdout.split()[0]
 
 
-def test_multipath_config_maps_alias_and_the_health_gate(clean):
+def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     lab = clean
+    lab_tmp = str(tmp_path)
     t = lab.target("open")
 
     # 1. the file: check mode predicts, multipathd is not running, the guest's multipath-tools validates
@@ -88,7 +93,17 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean):
     assert not lab.module(HOST, "node", {"nodes": nodes}).get("failed")
     login = lab.module(HOST, "session", {"target": t["iqn"], "timeout": 180})
     assert login["changed"] and len(login["sessions"]) == 2, login
-    sh(lab, "systemctl start multipathd.service")
+    # the role's multipath tasks: the same configuration (no change), multipathd enabled and started
+    play = os.path.join(lab_tmp, "role-multipath.yml")
+    with open(play, "w") as fh:
+        json.dump([{"hosts": HOST, "gather_facts": False, "tasks": [{"ansible.builtin.include_role": {
+            "name": "openiscsi.initiator.initiator", "tasks_from": "multipath"}}]}], fh)
+    role = lab.playbook(play, {"initiator_multipath": dict(BASE, enabled=True)})
+    assert role.returncode == 0, role.stdout + role.stderr
+    conf_task = [r for r in role.results if r["task"].endswith("/etc/multipath.conf")]
+    assert conf_task and conf_task[0]["status"] == "ok" and not conf_task[0]["result"]["changed"], role.results
+    assert sh(lab, "systemctl is-enabled multipathd.service; systemctl is-active multipathd.service").stdout.split() \
+        == ["enabled", "active"]
     maps = lab.wait_for(lambda: (lambda m: m if len(m) == len(t["luns"]) and all(len(p) == 2 for p in m.values())
                                  else None)(dm_maps(lab)), timeout=120, what="one map per LUN with two paths")
     seen = lab.module(HOST, "multipath", BASE)
@@ -98,6 +113,13 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean):
     for m in seen["maps"]:
         assert sorted(p["device"] for p in m["paths"]) == sorted(sd for sd, _ in maps[m["name"]])
         assert m["name"] == m["wwid"]  # user_friendly_names no: a map is named by its WWID
+
+    # "can portal A go down?" across the (one-host) fleet: yes, every map keeps its path through portal B
+    playbook = os.path.join(REPO, "playbooks", "can_go_down.yml")
+    portal_a, portal_b = lab.portals()
+    yes = lab.playbook(playbook, {"can_go_down_hosts": HOST, "can_go_down_portal": portal_a})
+    assert yes.returncode == 0, yes.stdout + yes.stderr
+    assert "can go down: every map of 1 host(s)" in yes.stdout
 
     # 3. an alias for the first map: a real change, multipathd reconfigured, /dev/mapper/<alias> appears
     wwid = sorted(m["wwid"] for m in seen["maps"])[0]
@@ -119,6 +141,10 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean):
         assert refused["failed"] and "labdata" in refused["msg"] and "force: true" in refused["msg"], refused
         assert conf_sha(lab) == before
         assert all(m["healthy_paths"] == 0 for m in refused["maps"]), refused["maps"]
+        # the lab has one link: with it cut, portal B cannot go down either (no map keeps a healthy path)
+        no = lab.playbook(playbook, {"can_go_down_hosts": HOST, "can_go_down_portal": portal_b})
+        assert no.returncode != 0
+        assert "can NOT go down" in no.stdout and "%s: map labdata" % HOST in no.stdout, no.stdout
     finally:
         lab.restore_path(HOST)
     lab.wait_for(lambda: (lambda m: m and all(s == "running" for p in m.values() for _, s in p))(dm_maps(lab)),
