@@ -599,8 +599,8 @@ def evaluate_maps(session_entries, maps, dm_status=None, min_map_paths=None, map
         if not paths or healthy == 0:
             findings.append("no healthy path (%d path%s)" % (len(paths), "" if len(paths) == 1 else "s"))
         elif required is not None and healthy < required:
-            findings.append("%d healthy path%s of %d; %d required" % (healthy, "" if healthy == 1 else "s",
-                                                                    len(paths), required))
+            findings.append("%d healthy path%s of %d; %d required"
+                            % (healthy, "" if healthy == 1 else "s", len(paths), required))
         elif no_last_path and healthy == 1:
             findings.append("on its last healthy path (%s)" % next(p["device"] for p in paths if p["healthy"]))
         wwids = sorted(set(p["wwid"] for p in paths if p["wwid"]))

@@ -179,7 +179,6 @@ class MpConf:
 
     def __init__(self, text=""):
         self.lines = []
-        pos = 0
         for match in re.finditer(r"[^\n]*\n|[^\n]+\Z", text):
             raw = match.group(0)
             if len(raw.encode("utf-8", "surrogateescape")) > MAX_LINE_BYTES:
@@ -187,8 +186,6 @@ class MpConf:
                                   "several lines; shorten it by hand first"
                                   % (len(self.lines) + 1, len(raw.encode("utf-8", "surrogateescape")), MAX_LINE_BYTES))
             self.lines.append(_Line(raw))
-            pos = match.end()
-        assert pos == len(text)
         self._parse()
 
     @classmethod

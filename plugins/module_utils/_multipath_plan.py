@@ -40,8 +40,8 @@ def _settings(raw, field, ident=()):
         except MpConfError as exc:
             raise InputError("%s.%s" % (field, key), str(exc).split(": ", 1)[-1])
         if key in ident:
-            raise InputError("%s.%s" % (field, key), "%s identifies the entry: give it as the entry's own option, "
-                                                      "not under settings" % key)
+            raise InputError("%s.%s" % (field, key),
+                             "%s identifies the entry: give it as the entry's own option, not under settings" % key)
         if key in ("device", "multipath", "protocol"):
             raise InputError("%s.%s" % (field, key), "a sub-section cannot be set as a keyword")
         out[key] = None if value is None else _text(value, "%s.%s" % (field, key))
@@ -188,3 +188,37 @@ def plan(text, req):
     new_text = conf.render()
     return dict(text=new_text, changes=changes if new_text != (text or "") else [],
                 effective_changed=conf.effective() != before, config=conf.as_dict())
+
+
+# Seconds of iSCSI replacement_timeout above which a failed path holds I/O too long for multipath to fail it over
+# (open-iscsi's README: with dm-multipath, lower node.session.timeo.replacement_timeout so that I/O fails over
+# quickly; vendors' guides name 5 to 30 s).  multipathd itself writes fast_io_fail_tmo (default 5) into every iSCSI
+# path's recovery_tmo, which replaces replacement_timeout -- unless fast_io_fail_tmo is "off".
+MAX_REPLACEMENT_TIMEOUT = 30
+
+
+def coherence(effective, replacement_timeouts=()):
+    """Timeout combinations that defeat multipath, from the configuration multipath-tools reads (``effective``:
+    ``{"defaults": {...}, "overrides": {...}}`` of ``multipath -t``'s dump) and the node records' replacement
+    timeouts.  Returns ``[{code, message}]``; the rules are stated in the module's notes."""
+    def value(key):
+        for section in ("overrides", "defaults"):
+            if key in (effective.get(section) or {}):
+                return effective[section][key]
+        return None
+    out = []
+    fast = value("fast_io_fail_tmo")
+    if fast in ("off", "0"):
+        slow = sorted(set(t for t in replacement_timeouts if t is not None and t > MAX_REPLACEMENT_TIMEOUT))
+        if slow:
+            out.append(dict(code="slow_failover", message=(
+                "fast_io_fail_tmo is off, so each iSCSI path keeps its node records' replacement_timeout (%s s): I/O "
+                "on a dead path waits that long before multipath fails it over; set fast_io_fail_tmo (e.g. 5) or "
+                "lower node.session.timeo.replacement_timeout to %d s or less"
+                % (", ".join(str(t) for t in slow), MAX_REPLACEMENT_TIMEOUT))))
+    if value("no_path_retry") == "queue" or "queue_if_no_path" in (value("features") or ""):
+        out.append(dict(code="queue_forever", message=(
+            "no_path_retry queue (or features queue_if_no_path) queues I/O for ever when every path is gone: "
+            "processes hang in D state and shutdown can stall on _netdev file systems; give no_path_retry a "
+            "number of checker intervals (e.g. 12) so I/O fails after a bounded time")))
+    return out

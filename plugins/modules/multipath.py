@@ -201,6 +201,15 @@ notes:
     is (earlier duplicates of it are removed), a new keyword goes into the last section of that name."
   - Files in C(/etc/multipath/conf.d) are read by multipath-tools after this file; the validation sees them, this
     module does not change them.
+  - "Timeout rules checked on the validated configuration (RV(coherence)): multipathd writes C(fast_io_fail_tmo)
+    (default 5 s) into every iSCSI path's C(recovery_tmo) when it sets up or reloads a map, which replaces the node
+    records' C(node.session.timeo.replacement_timeout); with C(fast_io_fail_tmo off) the records' value applies, and
+    one above 30 s delays failover that long (open-iscsi's README asks for a low replacement_timeout under
+    dm-multipath). C(no_path_retry queue) (or C(features queue_if_no_path)) queues I/O for ever when every path is
+    gone (multipath-tools' multipath.conf(5)); a number of checker intervals bounds the wait."
+  - "A C(multipathd reconfigure) resets the sessions' C(recovery_tmo) to C(fast_io_fail_tmo) (Red Hat's DM Multipath
+    guide says so, and the lab measured it): do not reconfigure between M(openiscsi.initiator.recovery_tmo)'s raise
+    and restore."
 seealso:
   - module: openiscsi.initiator.session_check
 """
@@ -252,6 +261,14 @@ validated:
   description: Whether the host's multipath-tools read the new file and accepted it.
   returned: always
   type: bool
+coherence:
+  description: Timeout combinations of the new configuration (as multipath-tools reads it, built-in defaults
+    included) that defeat multipath, each with C(code) and C(message); also given as warnings. See the notes for the
+    rules.
+  returned: when the new file was validated
+  type: list
+  elements: dict
+  sample: [{code: queue_forever, message: "no_path_retry queue ... queues I/O for ever when every path is gone ..."}]
 maps:
   description: The multipath maps seen in sysfs before the change, with their paths and how many are healthy.
   returned: always
@@ -278,7 +295,9 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._dm import maps_without_healthy_path, read_maps
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
-from ansible_collections.openiscsi.initiator.plugins.module_utils._multipath_plan import parse_request, plan
+from ansible_collections.openiscsi.initiator.plugins.module_utils._mpconf import MpConf, MpConfError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._multipath_plan import coherence, parse_request, plan
+from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import read_nodes
 
 C_ENV = {"LANG": "C", "LC_ALL": "C"}
 # multipath-tools' own words for a line it could not take (libmultipath parser.c and dict.c).
@@ -317,12 +336,12 @@ def argument_spec():
 def check_with_multipath_tools(module, text, etc_dir="/etc"):
     """Have the host's ``multipath -t`` read ``text`` as its configuration: in a private mount namespace, a
     temporary directory holding the new file (and the host's ``multipath/`` directory for conf.d, bindings and
-    wwids) is bind-mounted over ``/etc``.  Returns the complaints multipath-tools printed (``[]``: accepted), or
-    ``None`` when the check cannot run here."""
+    wwids) is bind-mounted over ``/etc``.  Returns ``(complaints, dump)``: what multipath-tools complained about
+    (``[]``: accepted) and the configuration it printed, or ``(None, None)`` when the check cannot run here."""
     multipath = module.get_bin_path("multipath")
     unshare = module.get_bin_path("unshare")
     if not multipath or not unshare:
-        return None
+        return None, None
     with tempfile.TemporaryDirectory(prefix="multipath-check.") as etc:
         with open(os.path.join(etc, "multipath.conf"), "wb") as handle:
             handle.write(text.encode("utf-8", "surrogateescape"))
@@ -331,11 +350,11 @@ def check_with_multipath_tools(module, text, etc_dir="/etc"):
         rc, out, err = module.run_command([unshare, "-m", "--propagation", "private", "sh", "-c", script, "sh", etc,
                                            etc_dir, multipath], environ_update=C_ENV)
     if rc == 97 or (rc != 0 and not err.strip()):
-        return None
+        return None, None
     complaints = [line.split(" | ", 1)[-1].strip() for line in err.splitlines() if _COMPLAINT_RE.search(line)]
     if rc != 0 and not complaints:
         complaints = [line.strip() for line in err.splitlines() if line.strip()] or ["multipath -t exited %d" % rc]
-    return complaints
+    return complaints, out
 
 
 def multipathd_running(module):
@@ -379,7 +398,7 @@ def run_module():
         module.exit_json(**result)
 
     if p["validate"] and root == "/":
-        complaints = check_with_multipath_tools(module, new_text)
+        complaints, dump = check_with_multipath_tools(module, new_text)
         if complaints is None:
             module.warn("multipath-tools could not read the new file here (no multipath or unshare, or no mount "
                         "namespace): only this module's own checks were made")
@@ -388,6 +407,9 @@ def run_module():
                              % (p["path"], "; ".join(complaints)), complaints=complaints, **_without(result, "diff"))
         else:
             result["validated"] = True
+            result["coherence"] = _coherence(root, dump)
+            for finding in result["coherence"]:
+                module.warn(finding["message"])
 
     will_reconfigure = result_plan["effective_changed"] and p["reconfigure"] and root == "/"
     if will_reconfigure:
@@ -421,6 +443,24 @@ def run_module():
                              % (p["path"], (err or out).strip()), **_without(result, "diff"))
         result["reconfigured"] = True
     module.exit_json(**result)
+
+
+def _coherence(root, dump):
+    """The timeout findings of the configuration multipath-tools printed, with the node records' replacement
+    timeouts (only read when multipathd would not set recovery_tmo itself)."""
+    try:
+        effective = MpConf.parse(dump or "").as_dict()
+    except MpConfError:
+        return []
+    sections = dict((name, (effective.get(name) or [{}])[-1]) for name in ("defaults", "overrides"))
+    timeouts = []
+    fast = sections["overrides"].get("fast_io_fail_tmo") or sections["defaults"].get("fast_io_fail_tmo")
+    if fast in ("off", "0"):
+        for record in read_nodes(root):
+            value = (record.get("settings") or {}).get("node.session.timeo.replacement_timeout")
+            if value is not None and value.isascii() and value.isdigit():
+                timeouts.append(int(value))
+    return coherence(sections, timeouts)
 
 
 def _without(result, key):

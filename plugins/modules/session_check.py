@@ -30,8 +30,8 @@ description:
     and logs out. The result per portal (reachable, authenticated, LUNs and sizes, or the error) is in RV(probes);
     a portal that refuses the login makes the host unhealthy. The kernel's sessions are not touched.
   - dm-multipath maps (a device-mapper device whose uuid starts with C(mpath-)) are reported in RV(maps) with their
-    paths: per path the sd device, H:C:T:L, the iSCSI session, portal and iface behind it, the SCSI device state and
-    the path state device-mapper keeps (C(A) active, C(F) failed). A path is healthy when its SCSI device is
+    paths (per path the sd device, H:C:T:L, the iSCSI session, portal and iface behind it, the SCSI device state and
+    the path state device-mapper keeps, C(A) active or C(F) failed). A path is healthy when its SCSI device is
     C(running), its session C(LOGGED_IN) and device-mapper has not failed it. A map without a healthy path makes the
     host unhealthy; O(min_map_paths), O(map_min_paths), O(no_last_path) and O(expect_multipath) make it stricter, and
     O(going_down) answers "can this portal (or iface) go down?" for every map.
@@ -568,8 +568,8 @@ def run_check(params, root="/", clock=None, sleep=None, probe_runner=None, dm_st
             no_last_path=params.get("no_last_path"), expect_multipath=params.get("expect_multipath"))
         if going_down is not None:
             report["going_down"] = _health.can_go_down(report["maps"], **going_down)
-            what = " and ".join(x for x in (going_down["portal"] and "portal " + going_down["portal"],
-                                             going_down["iface"] and "iface " + going_down["iface"]) if x)
+            what = " and ".join("%s %s" % (kind, going_down[kind]) for kind in ("portal", "iface")
+                                if going_down[kind])
             map_problems += [{"kind": "going_down", "sid": None, "target": None, "portal": going_down["portal"],
                               "iface": going_down["iface"], "map": a["map"],
                               "message": "multipath map %s would lose its last healthy path if %s went down "

@@ -28,6 +28,7 @@ defaults {
 }
 """
 
+
 def _reader_available():
     import shutil
     import subprocess
@@ -182,3 +183,27 @@ def test_the_hosts_multipath_tools_refuse_an_invalid_value_and_nothing_is_writte
                multipaths=[{"wwid": "36001405aa", "alias": "data1"}])
     assert good["changed"] and good["validated"] is True
     assert 'alias "data1"' in path.read_text()
+
+
+@needs_reader
+def test_coherence_of_the_validated_configuration(capsys, tmp_path):
+    path = tmp_path / "multipath.conf"
+    path.write_text(SITE)
+    res = run(capsys, tmp_path, root="/", path=str(path), reconfigure=False, defaults={"no_path_retry": "queue"})
+    assert res["validated"] is True
+    assert [c["code"] for c in res["coherence"]] == ["queue_forever"]
+    assert any("queues I/O for ever" in w for w in res["warnings"])
+    res = run(capsys, tmp_path, root="/", path=str(path), reconfigure=False, defaults={"no_path_retry": 12})
+    assert res["coherence"] == [] and not res["warnings"]
+
+
+def test_coherence_rules():
+    from ansible_collections.openiscsi.initiator.plugins.module_utils._multipath_plan import coherence
+    assert coherence({"defaults": {"fast_io_fail_tmo": "5", "no_path_retry": "12"}, "overrides": {}}, [120]) == []
+    slow = coherence({"defaults": {"fast_io_fail_tmo": "off"}, "overrides": {}}, [120, 15, 120])
+    assert [c["code"] for c in slow] == ["slow_failover"] and "(120 s)" in slow[0]["message"]
+    assert coherence({"defaults": {"fast_io_fail_tmo": "off"}, "overrides": {}}, [15]) == []
+    # overrides win over defaults
+    assert coherence({"defaults": {"fast_io_fail_tmo": "off"}, "overrides": {"fast_io_fail_tmo": "5"}}, [120]) == []
+    assert [c["code"] for c in coherence({"defaults": {"features": "1 queue_if_no_path"}, "overrides": {}})] == [
+        "queue_forever"]
