@@ -90,12 +90,12 @@ def parse_dmsetup_status(text):
             groups = int(words[i])
             i += 2                            # number of groups, initial group
             paths = {}
-            for _ in range(groups):
+            for _group in range(groups):
                 i += 1                        # group state (A active, E enabled, D disabled)
                 i += 1 + int(words[i])        # group status args
                 npaths, nsel = int(words[i]), int(words[i + 1])
                 i += 2
-                for _ in range(npaths):
+                for _path_index in range(npaths):
                     paths[words[i]] = words[i + 1]
                     i += 3 + nsel              # devt, A|F, fail count, selector args
             out[name] = paths

@@ -65,7 +65,7 @@ def parse_request(params):
                     raise InputError("%s.%s" % (field, key), "required: an entry of %s is found by %s"
                                      % (section, " and ".join(IDENT_KEYS[section])))
                 ident.append((key, _text(value, "%s.%s" % (field, key))))
-            key_of = tuple(v[1] for _, v in ident)
+            key_of = tuple(v[1] for _key, v in ident)
             if key_of in seen:
                 raise InputError(field, "%s appears twice in %s: merge the two entries" % ("/".join(key_of), section))
             seen.add(key_of)

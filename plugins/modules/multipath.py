@@ -24,6 +24,8 @@ description:
     is told with C(multipathd reconfigure) - only while every multipath map keeps a healthy path (its SCSI device
     C(running)), unless O(force=true). A map on its last path, or with none, is what a reload must not disturb.
   - A run with nothing to change runs no command that changes anything.
+author:
+  - openiscsi.initiator contributors (@openiscsi)
 options:
   defaults:
     description:
@@ -362,7 +364,7 @@ def multipathd_running(module):
     multipathd = module.get_bin_path("multipathd")
     if not multipathd:
         return False
-    rc, out, _ = module.run_command([multipathd, "show", "daemon"], environ_update=C_ENV)
+    rc, out, _err = module.run_command([multipathd, "show", "daemon"], environ_update=C_ENV)
     return rc == 0 and "pid" in out
 
 

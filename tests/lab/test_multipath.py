@@ -104,14 +104,16 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     assert conf_task and conf_task[0]["status"] == "ok" and not conf_task[0]["result"]["changed"], role.results
     assert sh(lab, "systemctl is-enabled multipathd.service; systemctl is-active multipathd.service").stdout.split() \
         == ["enabled", "active"]
-    maps = lab.wait_for(lambda: (lambda m: m if len(m) == len(t["luns"]) and all(len(p) == 2 for p in m.values())
-                                 else None)(dm_maps(lab)), timeout=120, what="one map per LUN with two paths")
+    def two_paths_each():
+        found = dm_maps(lab)
+        return found if len(found) == len(t["luns"]) and all(len(p) == 2 for p in found.values()) else None
+    maps = lab.wait_for(two_paths_each, timeout=120, what="one map per LUN with two paths")
     seen = lab.module(HOST, "multipath", BASE)
     assert seen["changed"] is False
     assert sorted(m["name"] for m in seen["maps"]) == sorted(maps)
     assert all(m["healthy_paths"] == m["total_paths"] == 2 for m in seen["maps"]), seen["maps"]
     for m in seen["maps"]:
-        assert sorted(p["device"] for p in m["paths"]) == sorted(sd for sd, _ in maps[m["name"]])
+        assert sorted(p["device"] for p in m["paths"]) == sorted(sd for sd, _state in maps[m["name"]])
         assert m["name"] == m["wwid"]  # user_friendly_names no: a map is named by its WWID
 
     # "can portal A go down?" across the (one-host) fleet: yes, every map keeps its path through portal B
@@ -127,13 +129,15 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     alias = lab.module(HOST, "multipath", args)
     assert alias["changed"] and alias["effective_changed"] and alias["reconfigured"] is True, alias
     lab.wait_for(lambda: "labdata" in dm_maps(lab), timeout=60, what="the map renamed labdata")
-    assert sh(lab, "test -b /dev/mapper/labdata", check=False).returncode == 0
+    # udev makes the /dev/mapper link after the rename's uevent
+    lab.wait_for(lambda: sh(lab, "test -b /dev/mapper/labdata", check=False).returncode == 0, timeout=60,
+                 what="/dev/mapper/labdata")
     assert lab.module(HOST, "multipath", args)["changed"] is False
 
     # 4. the link cut: every path of every map leaves 'running'; a reconfigure is refused, nothing written
     lab.cut_path(HOST)
     try:
-        lab.wait_for(lambda: all(s != "running" for paths in dm_maps(lab).values() for _, s in paths),
+        lab.wait_for(lambda: all(s != "running" for paths in dm_maps(lab).values() for _sd, s in paths),
                      timeout=120, what="every path of every map not running")
         before = conf_sha(lab)
         more = dict(args, defaults=dict(BASE["defaults"], polling_interval=7))
@@ -147,8 +151,10 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
         assert "can NOT go down" in no.stdout and "%s: map labdata" % HOST in no.stdout, no.stdout
     finally:
         lab.restore_path(HOST)
-    lab.wait_for(lambda: (lambda m: m and all(s == "running" for p in m.values() for _, s in p))(dm_maps(lab)),
-                 timeout=180, what="every path running again")
+    def all_running():
+        found = dm_maps(lab)
+        return found and all(s == "running" for paths in found.values() for _sd, s in paths)
+    lab.wait_for(all_running, timeout=180, what="every path running again")
     done = lab.module(HOST, "multipath", more)
     assert done["changed"] and done["reconfigured"] is True, done
     assert "\tpolling_interval 7" in sh(lab, "multipath -t").stdout

@@ -107,14 +107,14 @@ def test_expect_multipath_names_bare_iscsi_disks(tmp_path):
 
 def test_can_go_down(tmp_path):
     root = two_paths(tmp_path)
-    maps, _ = report(root)
+    maps, _problems = report(root)
     assert _health.can_go_down(maps, portal="10.213.0.1:3260") == [
         {"map": "data", "wwid": WWID, "survives": True, "remaining": ["sdb"], "through": ["sda"]}]
     assert _health.can_go_down(maps, portal="10.213.0.1")[0]["survives"] is True   # every port of the address
     assert _health.can_go_down(maps, iface="default")[0]["survives"] is False     # both sessions use it
     # with B already degraded, A is the last path: it cannot go down
     root2 = two_paths(tmp_path / "b", state_b="blocked", session_b="FAILED")
-    maps2, _ = report(root2)
+    maps2, _problems2 = report(root2)
     assert _health.can_go_down(maps2, portal="10.213.0.1:3260")[0]["survives"] is False
     assert _health.can_go_down(maps2, portal="10.214.0.1:3260")[0]["survives"] is True
 

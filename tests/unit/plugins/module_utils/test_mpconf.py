@@ -29,7 +29,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._multipath_pla
 def _multipath_t_available():
     if not shutil.which("multipath") or not shutil.which("unshare") or os.geteuid() != 0:
         return False
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True)
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True, check=False)
     return probe.returncode == 0
 
 
@@ -55,7 +55,7 @@ def multipath_t(text):
 def reader_view(text):
     """What multipath-tools took from ``text``: multipaths (wwid -> alias), blacklist devnodes, alias_prefix --
     read off ``multipath -t``'s output (with this module's parser: the dump is plain tab-indented config)."""
-    out, _ = multipath_t(text)
+    out, _err = multipath_t(text)
     return _view(MpConf.parse(out), builtin=True)
 
 
@@ -121,7 +121,7 @@ def documents(draw):
             line, prefix = draw(_kv("alias_prefix", draw(_value().filter(lambda v: v[1].strip() != ""))))
             lines.append(line)
         if name == "blacklist":
-            for _ in range(draw(st.integers(0, 3))):
+            for _count in range(draw(st.integers(0, 3))):
                 line, meant = draw(_kv("devnode", draw(_value(_REGEX))))
                 if meant:
                     lines.append(line)

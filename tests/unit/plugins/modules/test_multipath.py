@@ -34,7 +34,8 @@ def _reader_available():
     import subprocess
     if not shutil.which("multipath") or not shutil.which("unshare") or os.geteuid() != 0:
         return False
-    return subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True).returncode == 0
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True,
+                          check=False).returncode == 0
 
 
 HAVE_READER = _reader_available()
