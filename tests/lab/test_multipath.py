@@ -104,6 +104,7 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     assert conf_task and conf_task[0]["status"] == "ok" and not conf_task[0]["result"]["changed"], role.results
     assert sh(lab, "systemctl is-enabled multipathd.service; systemctl is-active multipathd.service").stdout.split() \
         == ["enabled", "active"]
+
     def two_paths_each():
         found = dm_maps(lab)
         return found if len(found) == len(t["luns"]) and all(len(p) == 2 for p in found.values()) else None
@@ -151,6 +152,7 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
         assert "can NOT go down" in no.stdout and "%s: map labdata" % HOST in no.stdout, no.stdout
     finally:
         lab.restore_path(HOST)
+
     def all_running():
         found = dm_maps(lab)
         return found and all(s == "running" for paths in found.values() for _sd, s in paths)
