@@ -13,7 +13,7 @@ APT_VENV := python3-venv
 APT_TREE := rsync git
 APT_DOCS := chromium
 APT_PACKAGES := qemu-system-x86 qemu-utils debootstrap tgt open-iscsi libiscsi-bin openssh-client \
-	e2fsprogs dpkg-dev cpio shellcheck prometheus $(APT_VENV) $(APT_TREE)
+	e2fsprogs dpkg-dev cpio shellcheck prometheus multipath-tools $(APT_VENV) $(APT_TREE)
 # Python version ansible-test builds its sanity/units venvs for (the machine's python3).
 TEST_PYTHON ?= 3.11
 LAB := $(BIN)/python $(REPO)/lab/labctl

@@ -18,6 +18,9 @@ done
 systemctl set-default multi-user.target >/dev/null
 systemctl enable systemd-networkd.service lab-setup.service ssh.service >/dev/null
 systemctl enable iscsid.socket open-iscsi.service >/dev/null 2>&1 || true
+# multipath-tools is in the image, its daemon off (socket included: `multipathd show` must not start it): a host
+# where multipath is not configured yet, as the role and the multipath module find one; tests start it.
+systemctl disable multipathd.service multipathd.socket >/dev/null 2>&1 || true
 
 # The VMs boot the kernel and initrd extracted from this image: rebuilding the initramfs inside a guest
 # (a package trigger) changes nothing but costs minutes under TCG.

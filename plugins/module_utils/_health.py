@@ -529,3 +529,115 @@ def wait_for_health(check, timeout=0.0, interval=1.0, clock=None, sleep=None, wa
         "checked_at": round(checked_at, 4),
     }
     return report
+
+
+# ------------------------------------------------------------------------------------------------ multipath maps
+def _path_report(path, by_block, dm_states):
+    """One path of a map with the iSCSI session behind it; healthy when its SCSI device runs, its session is
+    logged in and device-mapper (when known) has not failed it."""
+    entry, _dev = by_block.get(path["device"], (None, None))
+    dm_state = dm_states.get(path.get("devt")) if path.get("devt") else None
+    why = []
+    if path.get("state") != DEVICE_RUNNING:
+        why.append("device %s" % (path.get("state") or "state unreadable"))
+    if entry is not None and entry["state"] != LOGGED_IN:
+        why.append("session %s %s" % (entry["sid"], entry["state"]))
+    if dm_state == "F":
+        why.append("failed in device-mapper")
+    return {
+        "device": path["device"], "hctl": path.get("hctl"), "state": path.get("state"), "dm_state": dm_state,
+        "sid": entry["sid"] if entry else None, "target": entry["target"] if entry else None,
+        "portal": entry["portal"] if entry else None, "iface": entry["iface"] if entry else None,
+        "session_state": entry["state"] if entry else None,
+        "size_sectors": path.get("size_sectors"), "wwid": path.get("wwid"),
+        "healthy": not why, "problems": why,
+    }
+
+
+def validate_map_expectations(min_map_paths=None, map_min_paths=None):
+    """Check the map expectation options; returns ``{name or wwid: int}``; raises InputError naming the field."""
+    if min_map_paths is not None and (isinstance(min_map_paths, bool) or not isinstance(min_map_paths, int)
+                                      or min_map_paths < 1):
+        raise InputError("min_map_paths", "must be an integer >= 1, got %r" % (min_map_paths,))
+    out = {}
+    for key, value in (map_min_paths or {}).items():
+        field = "map_min_paths.%s" % key
+        if isinstance(value, bool):
+            raise InputError(field, "must be an integer >= 0, got %r" % (value,))
+        try:
+            out[str(key)] = int(value)
+        except (TypeError, ValueError):
+            raise InputError(field, "must be an integer >= 0 (the map's alias or WWID as key), got %r" % (value,))
+        if out[str(key)] < 0:
+            raise InputError(field, "must be an integer >= 0, got %r" % (value,))
+    return out
+
+
+def evaluate_maps(session_entries, maps, dm_status=None, min_map_paths=None, map_min_paths=None,
+                  no_last_path=False, expect_multipath=False):
+    """Path health of dm-multipath maps (``_dm.read_maps``) joined with the session reports of :func:`evaluate`.
+
+    Returns ``(map_reports, problems)``.  Findings: fewer healthy paths than required (``map_min_paths`` by alias
+    or WWID, else ``min_map_paths``), a map on its last path (``no_last_path``), a map with no healthy path (always),
+    paths that disagree on WWID or size (a LUN mix-up), and with ``expect_multipath`` every iSCSI LUN's block
+    device that is not a path of any map."""
+    by_block = {}
+    for entry in session_entries:
+        for dev in entry["devices"]:
+            if dev.get("block"):
+                by_block[dev["block"]] = (entry, dev)
+    dm_status = dm_status or {}
+    map_min_paths = map_min_paths or {}
+    reports, problems = [], []
+    in_maps = set()
+    for m in maps:
+        paths = [_path_report(p, by_block, dm_status.get(m["name"], {})) for p in m["paths"]]
+        in_maps.update(p["device"] for p in paths)
+        healthy = sum(1 for p in paths if p["healthy"])
+        required = map_min_paths.get(m["name"], map_min_paths.get(m["wwid"], min_map_paths))
+        findings = []
+        if not paths or healthy == 0:
+            findings.append("no healthy path (%d path%s)" % (len(paths), "" if len(paths) == 1 else "s"))
+        elif required is not None and healthy < required:
+            findings.append("%d healthy path%s of %d; %d required"
+                            % (healthy, "" if healthy == 1 else "s", len(paths), required))
+        elif no_last_path and healthy == 1:
+            findings.append("on its last healthy path (%s)" % next(p["device"] for p in paths if p["healthy"]))
+        wwids = sorted(set(p["wwid"] for p in paths if p["wwid"]))
+        if len(wwids) > 1 or (wwids and wwids[0] != m["wwid"]):
+            findings.append("paths report WWID %s, the map %s (a LUN mix-up)" % (", ".join(wwids), m["wwid"]))
+        sizes = sorted(set(p["size_sectors"] for p in paths if p["size_sectors"] is not None))
+        if len(sizes) > 1:
+            findings.append("paths differ in size (%s sectors)" % ", ".join(str(s) for s in sizes))
+        reports.append({"name": m["name"], "wwid": m["wwid"], "dm": m["dm"], "size_sectors": m["size_sectors"],
+                        "healthy_paths": healthy, "total_paths": len(paths), "required": required,
+                        "healthy": not findings, "paths": paths, "problems": findings})
+        for finding in findings:
+            problems.append({"kind": "map", "sid": None, "target": None, "portal": None, "iface": None,
+                             "map": m["name"], "message": "multipath map %s: %s" % (m["name"], finding)})
+    if expect_multipath:
+        for block in sorted(set(by_block) - in_maps):
+            entry, dev = by_block[block]
+            problems.append({"kind": "not_multipathed", "sid": entry["sid"], "target": entry["target"],
+                             "portal": entry["portal"], "iface": entry["iface"], "map": None,
+                             "message": "%s (LUN %s of %s via %s) is not a path of any multipath map"
+                                        % (block, dev.get("lun"), entry["target"], entry["portal"])})
+    return reports, problems
+
+
+def can_go_down(map_reports, portal=None, iface=None):
+    """For each map: does it keep a healthy path that goes neither through ``portal`` (``address:port``, or an
+    address for every port) nor through ``iface``?  ``[{map, wwid, survives, remaining: [devices], through:
+    [devices]}]``."""
+    def through(p):
+        if portal is not None and p["portal"] is not None:
+            if p["portal"] == portal or p["portal"].rsplit(":", 1)[0].strip("[]") == portal.strip("[]"):
+                return True
+        return iface is not None and p["iface"] == iface
+    out = []
+    for m in map_reports:
+        gone = [p["device"] for p in m["paths"] if through(p)]
+        remaining = [p["device"] for p in m["paths"] if p["healthy"] and p["device"] not in gone]
+        out.append({"map": m["name"], "wwid": m["wwid"], "survives": bool(remaining), "remaining": remaining,
+                    "through": gone})
+    return out

@@ -274,6 +274,15 @@ ifaces:
     settings:
       description: Every key of the record, as stored. Empty unless O(node_settings=true).
       type: dict
+multipath_maps:
+  description: dm-multipath maps with their paths, as M(openiscsi.initiator.session_check) reports them in its
+    C(maps) (per path the sd device, H:C:T:L, iSCSI session, portal, iface, SCSI device state, device-mapper state;
+    C(healthy_paths), C(total_paths)). Device-mapper's path states come from C(dmsetup status), run only when there
+    are maps.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: data, wwid: 36001405a1b2c3d4e5f60718293a4b5c6, healthy_paths: 2, total_paths: 2}]
 sessions:
   description: Live iSCSI sessions read from sysfs, sorted by session id.
   returned: always
@@ -359,7 +368,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo, _nodedb, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _dm, _health, _hostinfo, _nodedb, _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 
 INITIATORNAME_PATH = "/etc/iscsi/initiatorname.iscsi"
@@ -404,6 +413,12 @@ def gather(root="/", run=None, machine=None, node_settings=False):
         for records in (nodes, send_targets, ifaces):
             _strip_settings(records)
     sessions = _sysfs.read_sessions(root)
+    maps = _dm.read_maps(root)
+    dm_states = {}
+    if maps and run is not None:
+        rc, out, _err = run(["dmsetup", "status", "--target", "multipath"])
+        dm_states = _dm.parse_dmsetup_status(out) if rc == 0 else {}
+    multipath_maps = _health.evaluate_maps([_health.session_report(s) for s in sessions], maps, dm_states)[0]
     root_info, usr_info = _hostinfo.root_usr_on_iscsi(root, sessions=sessions)
     name_file, name, alias = _read_initiatorname(root)
     return {
@@ -416,6 +431,7 @@ def gather(root="/", run=None, machine=None, node_settings=False):
         "send_targets": send_targets,
         "ifaces": ifaces,
         "sessions": sessions,
+        "multipath_maps": multipath_maps,
         "root_on_iscsi": root_info["on_iscsi"],
         "usr_on_iscsi": usr_info["on_iscsi"],
         "mounts": {"root": root_info, "usr": usr_info},

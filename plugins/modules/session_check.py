@@ -29,10 +29,17 @@ description:
     random ISID, using the CHAP settings stored in the record; lists the LUNs (C(REPORT LUNS), C(READ CAPACITY))
     and logs out. The result per portal (reachable, authenticated, LUNs and sizes, or the error) is in RV(probes);
     a portal that refuses the login makes the host unhealthy. The kernel's sessions are not touched.
+  - dm-multipath maps (a device-mapper device whose uuid starts with C(mpath-)) are reported in RV(maps) with their
+    paths (per path the sd device, H:C:T:L, the iSCSI session, portal and iface behind it, the SCSI device state and
+    the path state device-mapper keeps, C(A) active or C(F) failed). A path is healthy when its SCSI device is
+    C(running), its session C(LOGGED_IN) and device-mapper has not failed it. A map without a healthy path makes the
+    host unhealthy; O(min_map_paths), O(map_min_paths), O(no_last_path) and O(expect_multipath) make it stricter, and
+    O(going_down) answers "can this portal (or iface) go down?" for every map.
   - Never changes anything on the host but the metrics file of O(metrics_path) when that is set (monitoring output,
-    not configuration; C(changed) stays V(false)). It runs no command at all, in particular no C(iscsiadm) (on Debian
-    C(iscsiadm -m session) socket-activates iscsid) and does not talk to iscsid, so it is safe while iscsid
-    restarts or is stopped.
+    not configuration; C(changed) stays V(false)). It runs no C(iscsiadm) (on Debian C(iscsiadm -m session)
+    socket-activates iscsid) and does not talk to iscsid, so it is safe while iscsid restarts or is stopped. The only
+    command it may run is the read-only C(dmsetup status --target multipath), and only on a host that has multipath
+    maps.
   - Tolerates sessions that vanish during the scan, attributes that cannot be read (C(EACCES), C(ENOTCONN)),
     attributes missing on older kernels, C((null)) values and C(recovery_tmo) V(off).
 author:
@@ -135,6 +142,39 @@ options:
       - The role M(openiscsi.initiator.initiator) can install a systemd timer that writes the same file every few
         seconds without Ansible (C(initiator_metrics_enabled)).
     type: path
+  min_map_paths:
+    description:
+      - Every multipath map must have at least this many healthy paths, for example V(2) on a host with two
+        storage networks.
+    type: int
+  map_min_paths:
+    description:
+      - Per-map minimum number of healthy paths, C(alias or WWID -> number); overrides O(min_map_paths).
+    type: dict
+  no_last_path:
+    description:
+      - A map with exactly one healthy path left is a problem (it is on its last path).
+    type: bool
+    default: false
+  expect_multipath:
+    description:
+      - Every block device of an iSCSI LUN must be a path of a multipath map (no bare C(sdX) where a map is
+        expected).
+    type: bool
+    default: false
+  going_down:
+    description:
+      - Before a maintenance, "can this portal or iface go down?". For every map RV(going_down) says whether it keeps
+        a healthy path that goes neither through O(going_down.portal) nor through O(going_down.iface); a map that
+        would lose its last healthy path makes the host unhealthy.
+    type: dict
+    suboptions:
+      portal:
+        description: A portal C(address:port), or an address (every port of it). IPv6 in brackets with a port.
+        type: str
+      iface:
+        description: An iface name.
+        type: str
 extends_documentation_fragment:
   - openiscsi.initiator.attributes
   - openiscsi.initiator.attributes.INFO_MODULE
@@ -164,6 +204,16 @@ EXAMPLES = r"""
     expect_automatic_nodes: true
     target_min_paths:
       iqn.2025-01.com.example:db: 2
+
+- name: Multipath host - every map on at least two healthy paths, no bare iSCSI disk in use
+  openiscsi.initiator.session_check:
+    min_map_paths: 2
+    expect_multipath: true
+
+- name: Before switch A's maintenance - fail naming every map whose last healthy path goes through 192.0.2.10
+  openiscsi.initiator.session_check:
+    going_down:
+      portal: 192.0.2.10
 
 - name: Report only, never fail
   openiscsi.initiator.session_check:
@@ -280,8 +330,9 @@ sessions:
       elements: str
       sample: []
 problems:
-  description: Every problem, each with C(kind) (V(session), V(missing_session), V(paths), V(config), V(probe)), C(sid),
-    C(target), C(portal), C(iface) and C(message).
+  description: Every problem, each with C(kind) (V(session), V(missing_session), V(paths), V(config), V(probe),
+    V(map), V(not_multipathed), V(going_down)), C(sid), C(target), C(portal), C(iface) and C(message); map problems
+    also name the C(map).
   returned: always
   type: list
   elements: dict
@@ -289,6 +340,22 @@ paths:
   description: Per target, C(healthy) and C(total) sessions and the C(required) number (V(null) when none is required).
   returned: always
   type: dict
+maps:
+  description: The dm-multipath maps, each with C(name) (alias or WWID), C(wwid), C(dm), C(size_sectors),
+    C(healthy_paths), C(total_paths), C(required), C(healthy), C(problems) and C(paths) (C(device), C(hctl), C(state)
+    of the SCSI device, C(dm_state) V(A)/V(F) or V(null) when unknown, C(sid), C(target), C(portal), C(iface),
+    C(session_state), C(size_sectors), C(wwid), C(healthy), C(problems)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: data, wwid: 36001405a1b2c3d4e5f60718293a4b5c6, healthy_paths: 1, total_paths: 2, healthy: true}]
+going_down:
+  description: With O(going_down), per map whether it C(survives) (keeps a healthy path elsewhere), the devices
+    C(remaining) and those going C(through) the portal or iface.
+  returned: when O(going_down) is given
+  type: list
+  elements: dict
+  sample: [{map: data, wwid: 36001405a1b2c3d4e5f60718293a4b5c6, survives: false, remaining: [], through: [sdb]}]
 counts:
   description: Numbers of C(sessions), C(healthy) and C(unhealthy) sessions.
   returned: always
@@ -383,7 +450,7 @@ wait:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _fileio, _health, _metrics, _nodedb, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _dm, _fileio, _health, _metrics, _nodedb, _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_probe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
@@ -481,6 +548,23 @@ def run_probes(root, spec, run=None):
     return probes, dict(_iscsi_probe.summarize(probes), initiator_name=initiator_name), problems
 
 
+def validate_going_down(params):
+    """``going_down`` checked: ``None`` or ``{portal, iface}``; the portal as the session reports spell it
+    (``address:port``, IPv6 in brackets), or the address alone (every port of it) when no port was given."""
+    spec = params.get("going_down")
+    if not spec:
+        return None
+    portal, iface = spec.get("portal"), spec.get("iface")
+    if not portal and not iface:
+        raise InputError("going_down", "give a portal, an iface or both")
+    if portal:
+        parsed = parse_portal(portal, "going_down.portal")
+        text = portal.strip()
+        has_port = text.rsplit("]", 1)[-1].startswith(":") if text.startswith("[") else ":" in text
+        portal = _health.format_portal(parsed.address, parsed.port) if has_port else parsed.host()
+    return {"portal": portal or None, "iface": iface or None}
+
+
 def validate(params):
     """Checked options: ``(target_min_paths, targets, wait)``; raises InputError naming the field."""
     paths, targets = _health.validate_expectations(params.get("min_paths"), params.get("target_min_paths"),
@@ -507,10 +591,14 @@ def validate_metrics_path(path):
     return path
 
 
-def run_check(params, root="/", clock=None, sleep=None, probe_runner=None):
-    """The module's work under *root* (tests point it at fixture trees).  Returns the result dict (no ``failed``)."""
+def run_check(params, root="/", clock=None, sleep=None, probe_runner=None, dm_status=None):
+    """The module's work under *root* (tests point it at fixture trees).  Returns the result dict (no ``failed``).
+    *dm_status*: a callable giving ``dmsetup status --target multipath``'s output (called only when there are
+    multipath maps), or ``None`` (device-mapper's path states then stay unknown)."""
     paths, targets, wait = validate(params)
     probe_spec = validate_probe(params)
+    map_paths = _health.validate_map_expectations(params.get("min_map_paths"), params.get("map_min_paths"))
+    going_down = validate_going_down(params)
     expect = bool(params.get("expect_automatic_nodes"))
     records = _nodedb.read_nodes(root) if (expect or params.get("check_config")) else None
     config = None
@@ -529,6 +617,24 @@ def run_check(params, root="/", clock=None, sleep=None, probe_runner=None):
         report = _health.evaluate(_sysfs.read_sessions(root, brief=True, cache=identities), records,
                                   expect_automatic=expect,
                                   min_paths=params.get("min_paths"), target_min_paths=paths, targets=targets)
+        maps = _dm.read_maps(root)
+        states = _dm.parse_dmsetup_status(dm_status()) if maps and dm_status is not None else {}
+        report["maps"], map_problems = _health.evaluate_maps(
+            report["sessions"], maps, states, min_map_paths=params.get("min_map_paths"), map_min_paths=map_paths,
+            no_last_path=params.get("no_last_path"), expect_multipath=params.get("expect_multipath"))
+        if going_down is not None:
+            report["going_down"] = _health.can_go_down(report["maps"], **going_down)
+            what = " and ".join("%s %s" % (kind, going_down[kind]) for kind in ("portal", "iface")
+                                if going_down[kind])
+            map_problems += [{"kind": "going_down", "sid": None, "target": None, "portal": going_down["portal"],
+                              "iface": going_down["iface"], "map": a["map"],
+                              "message": "multipath map %s would lose its last healthy path if %s went down "
+                                         "(paths through it: %s)" % (a["map"], what, ", ".join(a["through"]) or "-")}
+                             for a in report["going_down"] if not a["survives"]]
+        if map_problems:
+            report["problems"] = report["problems"] + map_problems
+            report["healthy"] = False
+            report["summary"] = _health.summarize(report)
         if config_problems:
             report["problems"] = config_problems + report["problems"]
             report["healthy"] = False
@@ -573,12 +679,26 @@ def run_module():
             probe_portals=dict(type="list", elements="str"),
             probe_timeout=dict(type="float", default=5.0),
             metrics_path=dict(type="path"),
+            min_map_paths=dict(type="int"),
+            map_min_paths=dict(type="dict"),
+            no_last_path=dict(type="bool", default=False),
+            expect_multipath=dict(type="bool", default=False),
+            going_down=dict(type="dict", options=dict(portal=dict(type="str"), iface=dict(type="str"))),
         ),
         supports_check_mode=True,
     )
+
+    def dm_status():
+        dmsetup = module.get_bin_path("dmsetup")
+        if not dmsetup:
+            return ""
+        rc, out, _err = module.run_command([dmsetup, "status", "--target", "multipath"],
+                                           environ_update={"LANG": "C", "LC_ALL": "C"})
+        return out if rc == 0 else ""
+
     try:
         metrics_path = validate_metrics_path(module.params.get("metrics_path"))
-        result = run_check(module.params, ROOT)
+        result = run_check(module.params, ROOT, dm_status=dm_status)
     except InputError as exc:
         module.fail_json(msg=str(exc))
     if metrics_path is not None:

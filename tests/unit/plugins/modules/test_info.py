@@ -219,8 +219,8 @@ def test_documentation_matches_spec():
     assert set(doc["options"]) == {"node_settings"}
     returned = set(yaml.safe_load(info.RETURN))
     assert returned == {"initiator_name", "initiator_alias", "initiator_name_file", "open_iscsi", "node_db", "nodes",
-                        "send_targets", "ifaces", "sessions", "root_on_iscsi", "usr_on_iscsi", "mounts",
-                        "init_system", "traps"}
+                        "send_targets", "ifaces", "sessions", "multipath_maps", "root_on_iscsi", "usr_on_iscsi",
+                        "mounts", "init_system", "traps"}
     assert set(info.gather("/nonexistent-root")) == returned
     yaml.safe_load(info.EXAMPLES)
 
@@ -249,3 +249,20 @@ def test_gather_on_captured_trees(tmp_path, name, states):
     assert [d["block"] for s in res["sessions"] for d in s["devices"] if d["block"]] == ["sda", "sdb", "sdc"]
     assert res["root_on_iscsi"] is False and res["init_system"] == "systemd" and res["traps"] == []
     assert "labchap-secret1" not in json.dumps(res)
+
+
+def test_multipath_maps_with_sessions_behind_their_paths(tmp_path):
+    fixturetree.add_session(tmp_path, 1, luns=[(1, "sda", "running")])
+    fixturetree.add_session(tmp_path, 2, luns=[(1, "sdb", "blocked")], state="FAILED",
+                            conns=[{"cid": 0, "persistent_address": "10.214.0.1", "address": "10.214.0.1"}])
+    fixturetree.add_multipath_map(tmp_path, "dm-0", "data", "36001405cc01", ["sda", "sdb"])
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return 0, "data: 0 131072 multipath 2 0 0 0 1 1 A 0 2 2 8:0 A 0 0 1 8:16 F 1 0 1\n", ""
+    got = info.gather(str(tmp_path), run=run)["multipath_maps"]
+    assert [(m["name"], m["healthy_paths"], m["total_paths"]) for m in got] == [("data", 1, 2)]
+    assert [(p["device"], p["portal"], p["session_state"], p["dm_state"]) for p in got[0]["paths"]] == [
+        ("sda", "10.213.0.1:3260", "LOGGED_IN", "A"), ("sdb", "10.214.0.1:3260", "FAILED", "F")]
+    assert ["dmsetup", "status", "--target", "multipath"] in calls

@@ -263,3 +263,64 @@ def test_metrics_directory_missing_fails_naming_it(capsys, monkeypatch, tmp_path
     root = fixturetree.materialize("bookworm-logged-in", tmp_path / "root")
     res = run(session_check, capsys, monkeypatch, root, metrics_path=str(tmp_path / "nope" / "iscsi.prom"))
     assert res["_rc"] == 1 and "directory %s does not exist" % (tmp_path / "nope") in res["msg"]
+
+
+# --------------------------------------------------------------------------------------------------- multipath maps
+def _two_path_host(root, state_b="running", session_b="LOGGED_IN"):
+    fixturetree.add_session(root, 1, luns=[(1, "sda", "running")])
+    fixturetree.add_session(root, 2, state=session_b, luns=[(1, "sdb", state_b)],
+                            conns=[{"cid": 0, "persistent_address": "10.214.0.1", "address": "10.214.0.1"}])
+    fixturetree.add_multipath_map(root, "dm-0", "data", "36001405aaaa01", ["sda", "sdb"])
+    return root
+
+
+def test_maps_and_can_portal_go_down(capsys, monkeypatch, tmp_path):
+    calls = []
+
+    def dmsetup(module, args, **kw):
+        calls.append(list(args))
+        return 0, "data: 0 131072 multipath 2 0 0 0 1 1 A 0 2 2 8:0 A 0 0 1 8:16 A 0 0 1\n", ""
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", dmsetup)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None:
+                        "/usr/sbin/" + name)
+    root = _two_path_host(tmp_path)
+    before = digest(str(root))
+    res = run(session_check, capsys, monkeypatch, root, min_map_paths=2, going_down={"portal": "10.213.0.1:3260"})
+    assert res["_rc"] == 0 and res["healthy"] is True, res["summary"]
+    assert [(m["name"], m["healthy_paths"], m["total_paths"]) for m in res["maps"]] == [("data", 2, 2)]
+    assert [p["dm_state"] for p in res["maps"][0]["paths"]] == ["A", "A"]
+    assert res["going_down"] == [{"map": "data", "wwid": "36001405aaaa01", "survives": True, "remaining": ["sdb"],
+                                  "through": ["sda"]}]
+    assert calls == [["/usr/sbin/dmsetup", "status", "--target", "multipath"]]
+    assert digest(str(root)) == before
+
+
+def test_degraded_map_fails_the_gate_and_names_the_last_path(capsys, monkeypatch, tmp_path, no_commands):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: None)
+    root = _two_path_host(tmp_path, state_b="blocked", session_b="FAILED")
+    res = run(session_check, capsys, monkeypatch, root, going_down={"portal": "10.213.0.1"})
+    assert res["_rc"] == 1 and res["healthy"] is False
+    kinds = [(p["kind"], p.get("map")) for p in res["problems"]]
+    assert ("going_down", "data") in kinds
+    assert "multipath map data would lose its last healthy path if portal 10.213.0.1 went down" in res["msg"]
+    ok = run(session_check, capsys, monkeypatch, root, going_down={"portal": "10.214.0.1:3260"},
+             fail_on_unhealthy=False)
+    assert [a["survives"] for a in ok["going_down"]] == [True]
+    two = run(session_check, capsys, monkeypatch, root, min_map_paths=2, fail_on_unhealthy=False)
+    assert "multipath map data: 1 healthy path of 2; 2 required" in two["summary"]
+    one = run(session_check, capsys, monkeypatch, root, min_map_paths=1)
+    assert one["_rc"] == 1  # session 2 itself is FAILED: the session verdict stays
+
+
+def test_host_without_maps_runs_no_command(capsys, monkeypatch, tmp_path, no_commands):
+    root = fixturetree.materialize("bookworm-logged-in", tmp_path)
+    res = run(session_check, capsys, monkeypatch, root)
+    assert res["_rc"] == 0 and res["maps"] == []
+
+
+@pytest.mark.parametrize("args, field", [({"going_down": {}}, "going_down"),
+                                         ({"going_down": {"portal": "10.0.0.1:x"}}, "going_down.portal"),
+                                         ({"min_map_paths": 0}, "min_map_paths")])
+def test_bad_map_options_name_the_field(capsys, monkeypatch, tmp_path, no_commands, args, field):
+    res = run(session_check, capsys, monkeypatch, tmp_path, **args)
+    assert res["_rc"] == 1 and res["msg"].startswith(field + ":"), res["msg"]
