@@ -25,9 +25,10 @@ Metrics (label sets in braces)::
     iscsi_target_paths{target}                           sessions per target
     iscsi_target_paths_healthy{target}                   healthy sessions per target
     iscsi_target_paths_required{target}                  required healthy sessions (only when one is required)
-
-Reserved for the multipath maps (added when the collection reads them; nothing is rendered for them today):
-``iscsi_multipath_paths{map}`` and ``iscsi_multipath_paths_healthy{map}``.
+    iscsi_multipath_paths{map,wwid}                      paths of the dm-multipath map
+    iscsi_multipath_paths_healthy{map,wwid}              healthy paths (SCSI device running, session logged in,
+                                                         not failed in device-mapper)
+    iscsi_multipath_paths_required{map,wwid}             required healthy paths (only when one is required)
 
 A state set lists every state the kernel documents plus the current one when it is not among them (``unknown``
 when the state could not be read), so the number of series is bounded by the sessions, connections and devices.
@@ -46,7 +47,7 @@ SESSION_STATES = ("LOGGED_IN", "FAILED", "FREE")
 CONNECTION_STATES = ("up", "down", "failed", "bound")
 DEVICE_STATES = ("running", "blocked", "transport-offline", "offline", "created", "created-blocked", "quiesce",
                  "cancel", "deleted")
-PROBLEM_KINDS = ("session", "missing_session", "paths", "config", "probe")
+PROBLEM_KINDS = ("session", "missing_session", "paths", "config", "probe", "map", "not_multipathed", "going_down")
 UNKNOWN = "unknown"
 
 
@@ -152,6 +153,10 @@ def render(report):
     t_paths = family("target_paths", "iSCSI sessions (paths) to the target.")
     t_healthy = family("target_paths_healthy", "Healthy iSCSI sessions (paths) to the target.")
     t_required = family("target_paths_required", "Healthy iSCSI sessions (paths) the check requires for the target.")
+    m_paths = family("multipath_paths", "Paths of the dm-multipath map.")
+    m_healthy = family("multipath_paths_healthy", "Healthy paths of the dm-multipath map (SCSI device running, "
+                                                  "iSCSI session logged in, not failed in device-mapper).")
+    m_required = family("multipath_paths_required", "Healthy paths the check requires for the dm-multipath map.")
 
     checked_at = (report.get("wait") or {}).get("checked_at")
     if checked_at is not None:
@@ -186,6 +191,13 @@ def render(report):
         t_healthy.add(labels, numbers.get("healthy") or 0)
         if numbers.get("required") is not None:
             t_required.add(labels, numbers["required"])
+
+    for entry in report.get("maps") or ():
+        labels = (("map", entry.get("name")), ("wwid", entry.get("wwid")))
+        m_paths.add(labels, entry.get("total_paths") or 0)
+        m_healthy.add(labels, entry.get("healthy_paths") or 0)
+        if entry.get("required") is not None:
+            m_required.add(labels, entry["required"])
 
     out = []
     for item in fam.values():

@@ -133,7 +133,9 @@ options:
         C(iscsi_session_state{state}) (a state set: 1 for the current state, 0 for the others),
         C(iscsi_session_recovery_timeout_seconds) (C(+Inf) for V(off)), per connection
         C(iscsi_connection_state{cid,state}), per SCSI device C(iscsi_device_state{hctl,lun,device,state}), per
-        target C(iscsi_target_paths), C(iscsi_target_paths_healthy) and C(iscsi_target_paths_required).'
+        target C(iscsi_target_paths), C(iscsi_target_paths_healthy) and C(iscsi_target_paths_required), per
+        multipath map C(iscsi_multipath_paths{map,wwid}), C(iscsi_multipath_paths_healthy) and
+        C(iscsi_multipath_paths_required).'
       - Session, connection and device series carry the labels C(sid), C(target), C(portal) and C(iface). No CHAP
         setting and nothing from the probes but their count of problems is written.
       - Writing this file is monitoring output, not a change of the host's configuration, so the task still reports

@@ -34,7 +34,7 @@ def main(argv=None):
     sys.path.insert(0, args.lib)
     try:
         from ansible_collections.openiscsi.initiator.plugins.module_utils import (  # pylint: disable=import-outside-toplevel
-            _atomicfile, _health, _metrics, _sysfs)
+            _atomicfile, _dm, _health, _metrics, _sysfs)
         from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import (  # pylint: disable=import-outside-toplevel
             InputError)
     except ImportError as exc:
@@ -46,8 +46,15 @@ def main(argv=None):
         parser.error(str(exc).replace("min_paths", "--min-paths", 1))
 
     def check():
-        return _health.evaluate(_sysfs.read_sessions(args.root, brief=True), min_paths=args.min_paths,
-                                target_min_paths=paths, targets=targets)
+        report = _health.evaluate(_sysfs.read_sessions(args.root, brief=True), min_paths=args.min_paths,
+                                  target_min_paths=paths, targets=targets)
+        # multipath maps from sysfs only (no dmsetup: the timer runs no command); a map without a healthy path
+        # makes the host unhealthy, as in session_check
+        report["maps"], problems = _health.evaluate_maps(report["sessions"], _dm.read_maps(args.root))
+        if problems:
+            report["problems"] += problems
+            report["healthy"] = False
+        return report
 
     try:
         report = _health.wait_for_health(check, 0)

@@ -85,6 +85,21 @@ def test_unhealthy_synthetic_tree(capsys, monkeypatch, tmp_path):
     assert 'iscsi_problems{kind="paths"} 2\n' in text
 
 
+def test_multipath_maps(capsys, monkeypatch, tmp_path):
+    root = str(tmp_path / "root")
+    fixturetree.add_session(root, 1, luns=[(1, "sda", "running")])
+    fixturetree.add_session(root, 2, state="FAILED", luns=[(1, "sdb", "blocked")],
+                            conns=[{"cid": 0, "persistent_address": "10.214.0.1", "address": "10.214.0.1"}])
+    fixturetree.add_multipath_map(root, "dm-0", "data", "36001405aaaa01", ["sda", "sdb"])
+    result, text = module_metrics(capsys, monkeypatch, root, tmp_path / "iscsi.prom", min_map_paths=2)
+    assert promtool(text) == (0, "")
+    assert [(m["name"], m["healthy_paths"]) for m in result["maps"]] == [("data", 1)]
+    assert 'iscsi_multipath_paths{map="data",wwid="36001405aaaa01"} 2\n' in text
+    assert 'iscsi_multipath_paths_healthy{map="data",wwid="36001405aaaa01"} 1\n' in text
+    assert 'iscsi_multipath_paths_required{map="data",wwid="36001405aaaa01"} 2\n' in text
+    assert 'iscsi_problems{kind="map"} 1\n' in text
+
+
 def test_timer_entry_point(tmp_path):
     """The role's entry point, run as the timer runs it (plain python3, no Ansible importable), over a captured
     tree: the same metrics, accepted by promtool."""
