@@ -255,8 +255,9 @@ def parse_swaps(text):
 def _walk(node, chain, out, leaving, kept, depth=0):
     """Collect (node, chain) for *node* and, recursively, its partitions and holders (bounded depth).
 
-    A multipath map (dm uuid ``mpath-...``) that keeps a path outside *leaving* (the disks being logged out) stays
-    usable: it is not descended into, and is noted in *kept* instead.
+    A multipath map (dm uuid ``mpath-...``) that keeps a HEALTHY path outside *leaving* (the disks being logged out;
+    healthy: its SCSI device is ``running``, where the tree knows the state) stays usable: it is not descended into,
+    and is noted in *kept* instead.  A map whose other paths are all blocked or offline is on its last path here.
     """
     out.append((node, chain + [node["name"]]))
     if depth > 16:
@@ -265,7 +266,9 @@ def _walk(node, chain, out, leaving, kept, depth=0):
         _walk(child, chain + [node["name"]], out, leaving, kept, depth + 1)
     for child in node.get("holders") or []:
         if leaving is not None and (child.get("dm_uuid") or "").startswith("mpath-"):
-            others = sorted(set(child.get("slaves") or []) - set(leaving))
+            states = child.get("slave_states") or {}
+            others = sorted(s for s in set(child.get("slaves") or []) - set(leaving)
+                            if states.get(s, "running") == "running")
             if others:
                 kept.append({"device": "/dev/mapper/" + (child.get("dm_name") or child["name"]),
                              "via": " -> ".join(chain + [node["name"], child["name"]]), "paths": others})

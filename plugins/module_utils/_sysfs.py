@@ -846,10 +846,11 @@ BLOCK_CLASS = "sys/class/block"
 def read_block_tree(root, name, _depth=0):
     """The block device *name* (``sdb``) with its partitions and holders, recursively, for "is it in use" checks.
 
-    ``{'name', 'dev': 'maj:min', 'dm_name', 'dm_uuid', 'slaves', 'partitions': [tree...], 'holders': [tree...]}``:
-    partitions are the ``<name>/<part>/partition`` subdirectories, holders the entries of ``holders/``
-    (device-mapper, LVM, md, multipath stacked on top), each read the same way; ``slaves`` lists what a holder is
-    built on (e.g. every path of a multipath map, ``dm_uuid`` ``mpath-...``).  ``None`` when the device is gone.
+    ``{'name', 'dev': 'maj:min', 'dm_name', 'dm_uuid', 'slaves', 'slave_states', 'partitions': [tree...],
+    'holders': [tree...]}``: partitions are the ``<name>/<part>/partition`` subdirectories, holders the entries of
+    ``holders/`` (device-mapper, LVM, md, multipath stacked on top), each read the same way; ``slaves`` lists what a
+    holder is built on (e.g. every path of a multipath map, ``dm_uuid`` ``mpath-...``) and ``slave_states`` their SCSI
+    device states (``{'sdb': 'running'}``; ``None`` where there is none).  ``None`` when the device is gone.
     Depth is bounded.
     """
     base = sys_join(root, BLOCK_CLASS, name)
@@ -864,6 +865,8 @@ def read_block_tree(root, name, _depth=0):
         "partitions": [],
         "holders": [],
     }
+    tree["slave_states"] = dict((slave, read_attr(sys_join(root, BLOCK_CLASS, slave, "device", "state")))
+                                for slave in tree["slaves"])
     if _depth > 8:
         return tree
     for entry in list_dir(base):

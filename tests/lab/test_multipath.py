@@ -3,8 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The multipath module on a lab initiator with Debian's multipath-tools: the file written and validated by the
 guest's own multipath-tools, multipathd told only when it runs and the configuration really changed, two sessions
-(one per lab portal) to one LUN becoming one map with two healthy paths, an alias applied by a reconfigure, and the
-refusal to reconfigure while a map has no healthy path (the initiator's link cut), until the link is back.
+(one per lab portal) to one LUN becoming one map with two healthy paths, an alias applied by a reconfigure, the
+session module's logout of one path of a mounted map allowed and of its last path refused, "can this portal go
+down?" (playbooks/can_go_down.yml), and the refusal to reconfigure while a map has no healthy path (the initiator's
+link cut), until the link is back.
 
 The lab image has multipath-tools with multipathd disabled; this test starts it and leaves the guest as it found it
 (daemon stopped, maps flushed, sessions and records gone, no multipath.conf, no wwids/bindings of the lab LUNs), so
@@ -59,6 +61,10 @@ def dm_maps(lab):
         name, sd, state = line.split()
         maps.setdefault(name, []).append((sd, state))
     return maps
+
+
+def login_sessions(lab):
+    return sh(lab, "ls /sys/class/iscsi_session/").stdout.split()
 
 
 def conf_sha(lab):
@@ -134,6 +140,24 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     lab.wait_for(lambda: sh(lab, "test -b /dev/mapper/labdata", check=False).returncode == 0, timeout=60,
                  what="/dev/mapper/labdata")
     assert lab.module(HOST, "multipath", args)["changed"] is False
+
+    # a file system on the map: logging out one path is allowed (the other keeps the map, I/O goes on), logging out
+    # the last one is refused while it is mounted
+    mnt = "/mnt/lab-multipath"
+    sh(lab, "mkfs.ext4 -q -F /dev/mapper/labdata && mkdir -p %s && mount /dev/mapper/labdata %s" % (mnt, mnt))
+    try:
+        one = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal_b, "state": "logged_out"})
+        assert one["changed"] and not one["failed"], one
+        assert "keeps running on its other path" in one["_raw"], one
+        sh(lab, "dd if=/dev/urandom of=%s/after-one-logout bs=64k count=16 conv=fsync 2>&1" % mnt)
+        last = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal_a, "state": "logged_out"})
+        assert last["failed"] and "refusing to log out" in last["msg"] and mnt in last["msg"], last
+        assert len(login_sessions(lab)) == 1
+    finally:
+        sh(lab, "umount %s; rmdir %s" % (mnt, mnt), check=False)
+    again = lab.module(HOST, "session", {"target": t["iqn"], "timeout": 180})
+    assert again["changed"] and len(login_sessions(lab)) == 2, again
+    lab.wait_for(two_paths_each, timeout=120, what="both paths back in every map")
 
     # 4. the link cut: every path of every map leaves 'running'; a reconfigure is refused, nothing written
     lab.cut_path(HOST)

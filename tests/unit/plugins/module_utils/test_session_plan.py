@@ -270,6 +270,9 @@ def test_read_block_tree_walks_partitions_and_holders(tmp_path):
     assert got["holders"][0]["name"] == "dm-0" and got["holders"][0]["dm_name"] == "mpatha"
     assert got["holders"][0]["holders"][0]["dev"] == "253:1"
     assert got["holders"][0]["dm_uuid"] == "mpath-3600" and got["holders"][0]["slaves"] == ["sdb", "sdc"]
+    assert got["holders"][0]["slave_states"] == {"sdb": None, "sdc": None}  # no SCSI device state in this tree
+    write(os.path.join(root, "sys/devices/platform/host2/block/sdb/device/state"), "blocked\n")
+    assert read_block_tree(root, "sdb")["holders"][0]["slave_states"]["sdb"] == "blocked"
     mounts = parse_mountinfo("50 22 253:1 / /data rw - ext4 /dev/mapper/vg-top rw\n")
     users = sp.device_users([got], mounts, [])
     assert users == [{"device": "/dev/mapper/vg-top", "via": "sdb -> dm-0 -> dm-1", "use": "mounted on /data (ext4)"}]
@@ -334,3 +337,17 @@ def test_multipath_map_with_a_surviving_path_is_not_in_use():
     lv.update(dm_uuid="LVM-abc", slaves=["sdb", "sdc"])
     mounts = parse_mountinfo("61 22 253:4 / /data rw - ext4 /dev/mapper/vg-lv rw\n")
     assert len(sp.device_users([tree("sdb", "8:16", holders=[lv])], mounts, [], leaving=["sdb"])) == 1
+
+
+def test_multipath_map_whose_other_path_is_dead_is_on_its_last_path():
+    mounts = parse_mountinfo("60 22 253:3 / /srv rw - xfs /dev/mapper/mpatha rw\n")
+    mpath = tree("dm-3", "253:3", dm_name="mpatha")
+    mpath.update(dm_uuid="mpath-3600", slaves=["sdb", "sdc"], slave_states={"sdb": "running", "sdc": "blocked"})
+    sdb = tree("sdb", "8:16", holders=[mpath])
+    kept = []
+    users = sp.device_users([sdb], mounts, [], leaving=["sdb"], kept=kept)
+    assert kept == [] and users == [{"device": "/dev/mapper/mpatha", "via": "sdb -> dm-3",
+                                     "use": "mounted on /srv (xfs)"}]
+    # the other path back to running: the logout of sdb's session is allowed again
+    mpath["slave_states"]["sdc"] = "running"
+    assert sp.device_users([sdb], mounts, [], leaving=["sdb"], kept=kept) == [] and kept[0]["paths"] == ["sdc"]
