@@ -130,6 +130,18 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     assert yes.returncode == 0, yes.stdout + yes.stderr
     assert "can go down: every map of 1 host(s)" in yes.stdout
 
+    # multipathd writes fast_io_fail_tmo (5) into the paths' recovery_tmo; a reload between the recovery_tmo module's
+    # raise and restore undoes the raise, and the restore still puts the saved values back
+    def tmos():
+        return sh(lab, "cat /sys/class/iscsi_session/session*/recovery_tmo").stdout.split()
+    assert tmos() == ["5", "5"]
+    raised = lab.module(HOST, "recovery_tmo", {"minimum": 120})
+    assert raised["changed"] and tmos() == ["120", "120"], raised
+    sh(lab, "multipathd reconfigure")
+    lab.wait_for(lambda: tmos() == ["5", "5"], timeout=60, what="multipathd's reload writing recovery_tmo 5")
+    restored = lab.module(HOST, "recovery_tmo", {"restore": raised["saved"]})
+    assert not restored["failed"] and tmos() == ["5", "5"], restored
+
     # 3. an alias for the first map: a real change, multipathd reconfigured, /dev/mapper/<alias> appears
     wwid = sorted(m["wwid"] for m in seen["maps"])[0]
     args = dict(BASE, multipaths=[{"wwid": wwid, "alias": "labdata"}])

@@ -364,6 +364,16 @@ def test_plan_recovery_restore_only_same_session():
     assert plan["skipped"] == [{"sid": 3, "reason": "session gone"}, {"sid": 4, "reason": "session gone"}]
 
 
+def test_restore_after_a_multipathd_reload_between_raise_and_restore():
+    """multipathd writes fast_io_fail_tmo (5) into every path's recovery_tmo when it reloads: the raise is undone
+    in between, and the restore must still put the values saved before the raise back (not skip or keep 120)."""
+    saved = _health.plan_recovery_raise([sess(1, "5"), sess(2, "30")], 120)["saved"]
+    after_reload = [sess(1, "5"), sess(2, "5")]
+    plan = _health.plan_recovery_restore(after_reload, saved)
+    assert plan["writes"] == [{"sid": 2, "name": "session2", "before": "5", "after": "30", "state": "LOGGED_IN"}]
+    assert plan["skipped"] == []
+
+
 def test_validate_saved():
     good = _health.validate_saved([{"sid": "1", "targetname": OPEN, "recovery_tmo": 5}])
     assert good == [{"sid": 1, "targetname": OPEN, "isid": None, "name": "session1", "recovery_tmo": "5"}]
