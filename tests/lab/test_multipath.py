@@ -134,7 +134,7 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     # raise and restore undoes the raise, and the restore still puts the saved values back
     def tmos():
         return sh(lab, "cat /sys/class/iscsi_session/session*/recovery_tmo").stdout.split()
-    assert tmos() == ["5", "5"]
+    lab.wait_for(lambda: tmos() == ["5", "5"], timeout=60, what="multipathd writing fast_io_fail_tmo into recovery_tmo")
     raised = lab.module(HOST, "recovery_tmo", {"minimum": 120})
     assert raised["changed"] and tmos() == ["120", "120"], raised
     sh(lab, "multipathd reconfigure")
