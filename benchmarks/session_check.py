@@ -25,6 +25,11 @@ with everyone else's load):
 * floor1     - the same for every file and class link a first poll needs (the report's and the expectations' too),
                and the wall time that leaves at best when the readers share it out over the CPUs.
 
+With ``--maps N`` (default 1024) it then times the multipath part of a poll over N dm-multipath maps of 2 to 4 paths
+each (a tree of their paths' sessions, every 64th FAILED): ``maps`` (the maps read from sysfs and joined with the
+session reports, every map expectation on), ``mapsread`` (the reader alone) and ``godown`` ("can this portal go
+down?").
+
 Prints one line per figure, the ratio of the check to the 100 ms goal and the verdict.  Exit status 0 whatever the
 verdict (a figure, not a test); 2 when the reader's output is wrong.
 """
@@ -45,7 +50,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "unit"))
 # conftest makes the collection importable from a plain checkout.
 import conftest  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _health, _sysfs  # noqa: E402
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _dm, _health, _sysfs  # noqa: E402
 
 TARGET_MS = 100.0
 IQN = "iqn.2025-01.bench.openiscsi:tgt-%04d"
@@ -93,6 +98,76 @@ def build_tree(root, count):
                 bdir = os.path.join(ddir, "block", "sd%d" % sid)
                 os.makedirs(bdir)
                 os.symlink(os.path.relpath(bdir, bcls), os.path.join(bcls, "sd%d" % sid))
+
+
+def build_maps(root, count):
+    """*count* dm-multipath maps over the sessions of :func:`build_tree` (which must hold at least
+    :func:`map_paths` (count) sessions): map k takes the disks of the next 2, 3 or 4 sessions (in turn) as its paths,
+    laid out as the kernel does (``sys/block/dm-k`` with ``dm/name``, ``dm/uuid``, ``size`` and ``slaves/``; each path's
+    ``sys/block/sdN`` with ``device`` and ``size``, the SCSI device's ``wwid``).  Returns the number of paths."""
+    sid = 1
+    for k in range(count):
+        wwid = "36001405%024x" % k
+        base = os.path.join(root, "sys/devices/virtual/block/dm-%d" % k)
+        os.makedirs(os.path.join(base, "dm"))
+        os.makedirs(os.path.join(base, "slaves"))
+        _write(os.path.join(base, "dm", "name"), "mpath%d\n" % k)
+        _write(os.path.join(base, "dm", "uuid"), "mpath-%s\n" % wwid)
+        _write(os.path.join(base, "size"), "131072\n")
+        os.makedirs(os.path.join(root, "sys/block"), exist_ok=True)
+        os.symlink(os.path.relpath(base, os.path.join(root, "sys/block")), os.path.join(root, "sys/block/dm-%d" % k))
+        for _path in range(2 + k % 3):
+            bdir = os.path.realpath(os.path.join(root, "sys/class/block", "sd%d" % sid))
+            ddir = os.path.dirname(os.path.dirname(bdir))
+            os.symlink("../../../" + os.path.basename(ddir), os.path.join(bdir, "device"))
+            _write(os.path.join(bdir, "size"), "131072\n")
+            _write(os.path.join(bdir, "dev"), "8:%d\n" % sid)
+            _write(os.path.join(ddir, "wwid"), "naa.%s\n" % wwid[1:])
+            os.symlink(os.path.relpath(bdir, os.path.join(root, "sys/block")), os.path.join(root, "sys/block/sd%d" % sid))
+            os.symlink(os.path.relpath(bdir, os.path.join(base, "slaves")), os.path.join(base, "slaves", "sd%d" % sid))
+            sid += 1
+    return sid - 1
+
+
+def map_paths(count):
+    """Paths (sessions) that :func:`build_maps` uses for *count* maps."""
+    return sum(2 + k % 3 for k in range(count))
+
+
+def bench_maps(count, repeat, base):
+    """The multipath part of a session_check poll over *count* maps of 2 to 4 paths: the maps read from sysfs and
+    joined with the session reports (every expectation on), and the "can this portal go down?" answer."""
+    root = tempfile.mkdtemp(prefix="session-check-maps.", dir=base)
+    try:
+        n = map_paths(count)
+        build_tree(root, n)
+        build_maps(root, count)
+        sessions = _health.evaluate(_sysfs.read_sessions(root, brief=True))["sessions"]
+
+        def maps_check():
+            return _health.evaluate_maps(sessions, _dm.read_maps(root), min_map_paths=2, no_last_path=True,
+                                         expect_multipath=True)
+
+        reports, problems = maps_check()
+        degraded = sum(1 for m in reports if m["healthy_paths"] < m["total_paths"])
+        if len(reports) != count or sum(m["total_paths"] for m in reports) != n or not degraded:
+            print("wrong map report: %d maps, %d paths" % (len(reports), sum(m["total_paths"] for m in reports)))
+            return 2
+        portal = reports[0]["paths"][0]["portal"]
+        figures = [
+            ("maps", "_dm.read_maps + _health.evaluate_maps, every expectation", median_of(maps_check, repeat)),
+            ("mapsread", "_dm.read_maps alone", median_of(lambda: _dm.read_maps(root), repeat)),
+            ("godown", "_health.can_go_down of one portal", median_of(
+                lambda: _health.can_go_down(reports, portal=portal), repeat)),
+        ]
+        print("multipath maps: %d maps of 2 to 4 paths (%d paths, %d maps degraded by the FAILED sessions, %d "
+              "problems), median of %d runs" % (count, n, degraded, len(problems), repeat))
+        for key, what, (wall, cpu, _result) in figures:
+            print("%-8s %-58s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/map cpu)" % (key, what, wall, cpu,
+                                                                                cpu * 1000.0 / count))
+        return 0
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def records_for(count):
@@ -172,6 +247,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--sessions", type=int, default=4096)
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--maps", type=int, default=1024, help="multipath maps of 2 to 4 paths for the maps figures "
+                                                             "(0: none)")
     args = ap.parse_args()
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     root = tempfile.mkdtemp(prefix="session-check-bench.", dir=base)
@@ -245,7 +322,7 @@ def main():
             print("goal: %d sessions %s in < %.0f ms: %s -- wall %.1f ms = %.2fx the goal, cpu %.1f ms = %.2fx"
                   % (n, what, TARGET_MS, "MET" if wall < TARGET_MS else "MISSED", wall, wall / TARGET_MS, cpu,
                      cpu / TARGET_MS))
-        return 0
+        return bench_maps(args.maps, args.repeat, base) if args.maps else 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

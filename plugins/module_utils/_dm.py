@@ -38,7 +38,11 @@ def _path(root, dev):
     """One path (an sd device) of a map: its name, ``major:minor``, H:C:T:L, SCSI device state, size and WWID."""
     block = sys_join(root, "sys/block", dev)
     device_dir = os.path.join(block, "device")
-    hctl = os.path.basename(os.path.realpath(device_dir)) if os.path.isdir(device_dir) else None
+    try:
+        # the kernel's link reads ../../../H:C:T:L
+        hctl = os.path.basename(os.readlink(device_dir))
+    except OSError:
+        hctl = None
     state = read_attr(os.path.join(device_dir, "state"))
     size = read_attr(os.path.join(block, "size"))
     return dict(device=dev, devt=read_attr(os.path.join(block, "dev")), hctl=hctl, state=state,
