@@ -328,11 +328,7 @@ class MpConf:
             self._ensure_final_newline()
             at = len(self.lines)
         else:
-            if parent.close is None:
-                self._ensure_final_newline()
-                self.lines.append(_Line(self._line(parent.depth, "}")))
-                self._parse()
-                parent = self.refresh(parent)
+            parent = self._closed(parent)
             at = parent.close
         self._insert(at, raws)
         if parent is None:
@@ -375,12 +371,7 @@ class MpConf:
                 changed = True
             self._parse()
             return changed
-        if section.close is None:
-            self._ensure_final_newline()
-            self.lines.append(_Line(self._line(section.depth, "}")))
-            self._parse()
-            section = self.refresh(section)
-        self._insert(section.close, [self._line(section.depth + 1, "%s %s" % (key, rendered))])
+        self.add_entry(section, key, rendered)
         return True
 
     def remove(self, section, key, value=None):
@@ -393,13 +384,18 @@ class MpConf:
             self._parse()
         return bool(idxs)
 
-    def add_entry(self, section, key, rendered):
-        """Append a ``key value`` line to ``section`` even when ``key`` is there already (blacklist entries)."""
+    def _closed(self, section):
+        """``section`` with a closing brace (one is added at the end of the file for a section left open)."""
         if section.close is None:
             self._ensure_final_newline()
             self.lines.append(_Line(self._line(section.depth, "}")))
             self._parse()
             section = self.refresh(section)
+        return section
+
+    def add_entry(self, section, key, rendered):
+        """Append a ``key value`` line to ``section`` even when ``key`` is there already (blacklist entries)."""
+        section = self._closed(section)
         self._insert(section.close, [self._line(section.depth + 1, "%s %s" % (key, rendered))])
 
     def delete_section(self, section):

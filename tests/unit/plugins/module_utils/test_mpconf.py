@@ -292,3 +292,12 @@ def test_plan_edits_read_back_by_multipath_tools(doc, aliases):
     assert got["maps"] == want
     assert got["devnodes"] == meant["devnodes"] and got["prefix"] == meant["prefix"]
     assert "invalid" not in err and "missing" not in err
+
+
+def test_a_section_left_open_is_closed_before_new_lines_go_into_it():
+    text = "defaults {\n\tpolling_interval 5"
+    result = plan(text, _req(defaults={"fast_io_fail_tmo": 5}, multipaths=[{"wwid": "3600", "alias": "db"}]))
+    assert result["text"] == ("defaults {\n\tpolling_interval 5\n\tfast_io_fail_tmo 5\n}\n"
+                              "multipaths {\n\tmultipath {\n\t\twwid 3600\n\t\talias \"db\"\n\t}\n}\n")
+    conf = MpConf.parse(result["text"])
+    assert conf.get(conf.sections("defaults")[0], "polling_interval") == "5"
