@@ -157,7 +157,14 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
     # the last one is refused while it is mounted
     mnt = "/mnt/lab-multipath"
     sh(lab, "mkfs.ext4 -q -F /dev/mapper/labdata && mkdir -p %s && mount /dev/mapper/labdata %s" % (mnt, mnt))
+    line = "/dev/mapper/labdata %s ext4 defaults 0 0" % mnt
+    sh(lab, "cp /etc/fstab /etc/fstab.lab-multipath && echo '%s' >> /etc/fstab" % line)
     try:
+        # fstab_netdev finds the entry on the map (dm-multipath over two iSCSI paths) and adds _netdev
+        netdev = lab.module(HOST, "fstab_netdev", {"detect": True})
+        assert netdev["changed"] and not netdev["failed"], netdev
+        assert "/dev/mapper/labdata %s ext4 defaults,_netdev 0 0" % mnt in sh(lab, "cat /etc/fstab").stdout
+
         one = lab.module(HOST, "session", {"target": t["iqn"], "portal": portal_b, "state": "logged_out"})
         assert one["changed"] and not one["failed"], one
         assert "keeps running on its other path" in one["_raw"], one
@@ -166,7 +173,7 @@ def test_multipath_config_maps_alias_and_the_health_gate(clean, tmp_path):
         assert last["failed"] and "refusing to log out" in last["msg"] and mnt in last["msg"], last
         assert len(login_sessions(lab)) == 1
     finally:
-        sh(lab, "umount %s; rmdir %s" % (mnt, mnt), check=False)
+        sh(lab, "umount %s; rmdir %s; mv /etc/fstab.lab-multipath /etc/fstab" % (mnt, mnt), check=False)
     again = lab.module(HOST, "session", {"target": t["iqn"], "timeout": 180})
     assert again["changed"] and len(login_sessions(lab)) == 2, again
     lab.wait_for(two_paths_each, timeout=120, what="both paths back in every map")
