@@ -45,58 +45,8 @@ def _load_labctl():
 
 labctl = _load_labctl()
 
-# Collects every task result of an ansible run into the JSON file named by LAB_RESULTS_FILE.
-_CALLBACK = '''\
-# -*- coding: utf-8 -*-
-# Copyright: openiscsi.initiator contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-# Written by tests/lab/conftest.py: records task results for the lab fixture.
-from __future__ import annotations
-
-import json
-import os
-
-from ansible.plugins.callback import CallbackBase
-
-
-class CallbackModule(CallbackBase):
-    CALLBACK_VERSION = 2.0
-    CALLBACK_TYPE = "aggregate"
-    CALLBACK_NAME = "lab_results"
-    CALLBACK_NEEDS_ENABLED = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._lab_results = []
-
-    def _lab_add(self, result, status):
-        self._lab_results.append({
-            "host": result._host.get_name(),
-            "task": result._task.get_name(),
-            "action": result._task.action,
-            "status": status,
-            "result": result._result,
-        })
-        self._lab_flush()
-
-    def _lab_flush(self):
-        path = os.environ.get("LAB_RESULTS_FILE")
-        if path:
-            with open(path, "w") as fh:
-                json.dump(self._lab_results, fh, default=str)
-
-    def v2_runner_on_ok(self, result):
-        self._lab_add(result, "ok")
-
-    def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._lab_add(result, "failed")
-
-    def v2_runner_on_skipped(self, result):
-        self._lab_add(result, "skipped")
-
-    def v2_runner_on_unreachable(self, result):
-        self._lab_add(result, "unreachable")
-'''
+# The callback plugin that collects every task result of a run into LAB_RESULTS_FILE.
+CALLBACK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_plugins")
 
 
 def _runtime_tree() -> str:
@@ -108,18 +58,6 @@ def _runtime_tree() -> str:
         if os.path.islink(link) or os.path.exists(link):
             os.unlink(link)
         os.symlink(REPO, link)
-    cb_dir = os.path.join(RUNTIME, "callback_plugins")
-    os.makedirs(cb_dir, exist_ok=True)
-    cb = os.path.join(cb_dir, "lab_results.py")
-    try:
-        with open(cb) as fh:
-            same = fh.read() == _CALLBACK
-    except FileNotFoundError:
-        same = False
-    if not same:
-        with open(cb + ".tmp", "w") as fh:
-            fh.write(_CALLBACK)
-        os.replace(cb + ".tmp", cb)
     return RUNTIME
 
 
@@ -225,7 +163,7 @@ class Lab:
         env = dict(os.environ)
         env.update({
             "ANSIBLE_COLLECTIONS_PATH": _runtime_tree(),
-            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(RUNTIME, "callback_plugins"),
+            "ANSIBLE_CALLBACK_PLUGINS": CALLBACK_DIR,
             "ANSIBLE_CALLBACKS_ENABLED": "lab_results",
             "ANSIBLE_HOST_KEY_CHECKING": "False",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
