@@ -163,8 +163,8 @@ def bench_maps(count, repeat, base):
         print("multipath maps: %d maps of 2 to 4 paths (%d paths, %d maps degraded by the FAILED sessions, %d "
               "problems), median of %d runs" % (count, n, degraded, len(problems), repeat))
         for key, what, (wall, cpu, _result) in figures:
-            print("%-8s %-58s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/map cpu)" % (key, what, wall, cpu,
-                                                                                cpu * 1000.0 / count))
+            print("%-8s %-58s wall %8.1f ms  cpu %8.1f ms  (%5.1f us/map cpu)"
+                  % (key, what, wall, cpu, cpu * 1000.0 / count))
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -247,8 +247,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     ap.add_argument("--sessions", type=int, default=4096)
     ap.add_argument("--repeat", type=int, default=7)
-    ap.add_argument("--maps", type=int, default=1024, help="multipath maps of 2 to 4 paths for the maps figures "
-                                                             "(0: none)")
+    ap.add_argument("--maps", type=int, default=1024,
+                    help="multipath maps of 2 to 4 paths for the maps figures (0: none)")
     args = ap.parse_args()
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     root = tempfile.mkdtemp(prefix="session-check-bench.", dir=base)
