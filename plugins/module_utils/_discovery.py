@@ -64,7 +64,7 @@ MASK = "********"
 AUTH_STR_MAX = 255
 END_RECORD = "# END RECORD"
 
-_PORTAL_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<addr>\S+?)):(?P<port>\d+)(?:,(?P<tpgt>-?\d+))?\Z")
+_PORTAL_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<addr>\S+?)):(?P<port>[0-9]+)(?:,(?P<tpgt>-?[0-9]+))?\Z")
 
 
 # ----------------------------------------------------------------------------------------------- portal text
@@ -105,7 +105,7 @@ def parse_tree(text):
     records = []
     target = None
     portal = None
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if line.startswith("Target:"):
             target = line[len("Target:"):].strip()
@@ -128,7 +128,7 @@ def parse_tree(text):
 def parse_flat(text, iface=DEFAULT_IFACE):
     """Records from the flat form ``addr:port,tpgt target`` (one per line); the iface is not printed there."""
     records = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if not line or line.startswith("iscsiadm:"):
             continue

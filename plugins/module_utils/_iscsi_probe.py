@@ -47,7 +47,12 @@ def discover(host, port=DEFAULT_PORT, initiator_name=None, chap=None, timeout=10
     with session:
         session.login()
         targets = session.send_targets()
-        session.logout()
+        try:
+            session.logout()
+        except ISCSIError:
+            # The answer is complete (the final Text Response arrived): a Logout the target does not answer, or
+            # refuses, ends the session all the same (the connection is closed) and takes nothing from it.
+            session.close()
     return targets
 
 
@@ -336,11 +341,13 @@ def discover_triples(address, port, initiator_name, auth=None, timeout=10.0, tot
     targets = discover(address, int(port), initiator_name=initiator_name, chap=chap, timeout=timeout,
                        total_timeout=total_timeout)
     out = []
+    seen = set()                                # a set: a list lookup made 58,839 targets take a minute
     for target in targets:
         for portal in target['portals']:
             tpgt = portal.get('tpgt')
             triple = (target['name'], format_portal(portal['address'], int(portal['port'])),
                       -1 if tpgt is None else int(tpgt))
-            if triple not in out:
+            if triple not in seen:
+                seen.add(triple)
                 out.append(triple)
     return out
