@@ -161,6 +161,24 @@ def _skip_reason(line):
     return None
 
 
+def _select_same_mount_point(lines, report):
+    """Choose every entry of a mount point one of whose entries is chosen.
+
+    With two entries for one mount point, which one is used depends on the reader: mount(8) looks fstab up from the
+    end (the last entry wins), systemd-fstab-generator makes its unit from the first and refuses the second.  An
+    entry left without ``_netdev`` is a boot hang under either, so each of them gets the options."""
+    chosen = {}
+    for line, info in zip(lines, report):
+        if info["selected"] and line.target not in ("none", "swap") and line.fstype != "swap":
+            chosen.setdefault(line.target, line.lineno)
+    for line, info in zip(lines, report):
+        first = chosen.get(line.target)
+        if first is not None and not info["selected"] and line.fstype != "swap":
+            info["selected"] = True
+            info["reason"] = ("same mount point as the chosen line %d (mount uses the last entry of a mount point, "
+                              "systemd the first: each gets the options); %s" % (first, info["reason"]))
+
+
 def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(), add=(), set_values=None,
                lookup=None, skip_root=True):
     """Decide every entry of *fstab* (an :class:`_fstab.Fstab`, changed in place).
@@ -181,6 +199,7 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
     found_paths = set()
     found_sources = set()
     report = []
+    entries = []
     changed_lines = []
     for line in list(fstab.entries()):
         info = line.as_dict()
@@ -220,6 +239,10 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
                 info["reason"] = "detected: " + found
         else:
             info["reason"] = found
+        report.append(info)
+        entries.append(line)
+    _select_same_mount_point(entries, report)
+    for line, info in zip(entries, report):
         if info["selected"] and line.options_problem:
             info["action"] = "skipped"
             info["reason"] += "; NOT changed: %s (fix the line by hand)" % line.options_problem
@@ -234,7 +257,6 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
             else:
                 info["action"] = "unchanged"
                 info["options_after"] = info["options"]
-        report.append(info)
     missing = {
         "path": [p for p in paths if p not in found_paths],
         "src": [s for s in sources if s not in found_sources],

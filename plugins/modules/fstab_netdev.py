@@ -188,7 +188,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._boot_plan import NETDEV, NOFAIL, plan_fstab
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab, check_option
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
 
@@ -210,6 +210,7 @@ def parse_extra_options(options):
         if not isinstance(item, str) or not item or not _OPTION_RE.match(item) or item.startswith("="):
             raise InputError("options", "%r is not a mount option: give one option per item, as name or "
                                         "name=value, without commas, blanks or control characters" % (item,))
+        check_option(item, "options")  # one option for libmount too (double quotes balanced)
         name, sep, value = item.partition("=")
         if sep:
             if name in set_values and set_values[name] != value:
