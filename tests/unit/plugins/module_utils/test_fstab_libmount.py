@@ -181,3 +181,16 @@ def test_lines_libmount_accepts_are_entries():
             "/dev/e /m5 ext4 rw 0 1x\n")                       # refused by libmount
     assert [e[1] for e in our_entries(text)] == ["/m1", "/m2", "/m3", "/m 4"]
     _same_as_libmount(text)
+
+
+def test_every_entry_of_a_chosen_mount_point_gets_the_options():
+    from ansible_collections.openiscsi.initiator.plugins.module_utils._boot_plan import plan_fstab
+    text = ("/dev/sdb1 /srv ext4 defaults 0 0\n"
+            "/dev/sdc1 /other ext4 defaults 0 0\n"
+            "LABEL=data /srv ext4 rw 0 2\n")        # mount(8) uses this one (the last), systemd the first
+    fstab = F.Fstab.parse(text)
+    plan = plan_fstab(fstab, root="/nonexistent", sessions=[], sources=["/dev/sdb1"], add=["_netdev"],
+                      lookup=lambda tag, value: None)
+    assert plan["changed_lines"] == [1, 3]
+    by_target = [(e[1], e[3]) for e in libmount_entries(fstab.render())]
+    assert by_target == [("/srv", "defaults,_netdev"), ("/other", "defaults"), ("/srv", "rw,_netdev")]
