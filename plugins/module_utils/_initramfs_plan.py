@@ -27,6 +27,7 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import SAFE_CHARS, ShFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import split_lf
 
 INITRAMFS_FILE = "/etc/iscsi/iscsi.initramfs"
 OPT_OUT_FILE = "/etc/initramfs-tools/conf.d/open-iscsi"
@@ -147,12 +148,13 @@ def mask_secrets(text):
     if not text:
         return text
     out = []
-    for line in text.splitlines(True):
-        m = re.match(r"^([ \t]*(?:export[ \t]+)?(%s)=)" % "|".join(SECRET_KEYS), line)
+    # the shell's logical lines: a quoted secret spanning two lines is masked whole
+    for line in ShFile.parse(text).lines:
+        m = re.match(r"^([ \t]*(?:export[ \t]+)?(%s)=)" % "|".join(SECRET_KEYS), line.raw)
         if m:
-            out.append(m.group(1) + MASK + ("\n" if line.endswith("\n") else ""))
+            out.append(m.group(1) + MASK + line.eol)
         else:
-            out.append(line)
+            out.append(line.text())
     return "".join(out)
 
 
@@ -464,7 +466,7 @@ def ifupdown_plan(text, nic):
     (ifupdown then never configures or deconfigures the link: Debian's README for root on iSCSI)."""
     out = []
     changes = []
-    for lineno, line in enumerate((text or "").splitlines(True), 1):
+    for lineno, line in enumerate(split_lf(text or ""), 1):  # ifupdown reads lines up to \n only
         body = line.rstrip("\r\n")
         eol = line[len(body):]
         m = _IFACE_RE.match(body)
@@ -482,7 +484,7 @@ def ifupdown_files(root, text_of, main="/etc/network/interfaces"):
     text = text_of(os.path.join(root, main.lstrip("/")))
     if text is None:
         return []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         words = line.split()
         if len(words) < 2 or words[0] not in ("source", "source-directory"):
             continue

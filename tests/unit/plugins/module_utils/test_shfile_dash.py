@@ -109,3 +109,12 @@ def test_quoted_value_spanning_two_lines_survives(key):
     after = sourced(sh.render())
     assert after is not None and after[key] == "new value"
     assert all(after[k] == sourced(text)[k] for k in KEYS if k != key)
+
+
+@pytest.mark.parametrize("spelling", ["'top\nsecret'", '"top\nsecret"', "'top\x0bsecret'", "top\\\nsecret"])
+def test_secret_spanning_lines_is_masked_whole(spelling):
+    from ansible_collections.openiscsi.initiator.plugins.module_utils._initramfs_plan import mask_secrets
+    text = "ISCSI_USERNAME=u\nISCSI_PASSWORD=%s\nISCSI_AUTO=true\n" % spelling
+    masked = mask_secrets(text)
+    assert "secret" not in masked and "top" not in masked
+    assert masked == "ISCSI_USERNAME=u\nISCSI_PASSWORD=********\nISCSI_AUTO=true\n"
