@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _fstab, _hostinfo, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _fstab, _hostinfo, _rootfs, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 TAGS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid", "PARTLABEL": "by-partlabel",
         "ID": "by-id"}
@@ -35,7 +36,6 @@ VIRTUAL_FSTYPES = frozenset((
 ))
 NETWORK_FSTYPES = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "sshfs",
                              "fuse.sshfs", "davfs", "ncpfs", "afs", "lustre"))
-_MAX_LINKS = 40
 
 
 def udev_encode(value):
@@ -61,7 +61,7 @@ def parse_tag(source):
 
 
 def _join(root, path):
-    return os.path.join(root or "/", path.lstrip("/"))
+    return host_path(root, path)
 
 
 def resolve_in_root(root, path):
@@ -70,32 +70,10 @@ def resolve_in_root(root, path):
     Returns the resolved absolute path (as seen from inside root), or ``None`` when a link loops or a component
     is missing.
     """
-    parts = [p for p in path.split("/") if p]
-    resolved = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = "/" + "/".join(resolved + [part])
-        full = _join(root, candidate)
-        if os.path.islink(full):
-            hops += 1
-            if hops > _MAX_LINKS:
-                return None
-            target = os.readlink(full)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        if not os.path.lexists(full):
-            return None
-        resolved.append(part)
-    return "/" + "/".join(resolved)
+    try:
+        return _rootfs.resolve(root or "/", path, strict=True)
+    except OSError:
+        return None
 
 
 def block_name(root, dev_path):

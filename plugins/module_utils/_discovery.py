@@ -37,6 +37,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 # A discovered (or planned) node record.  ``address`` is bare (no brackets), ``port`` and ``tpgt`` are ints.
 Discovered = collections.namedtuple("Discovered", "target address port tpgt iface")
@@ -387,11 +388,11 @@ def _has_module_line(path, name):
 def kernel_transport(root="/", release=None, name=TRANSPORT_MODULE):
     """How the kernel's iSCSI TCP transport stands: ``loaded`` (``/sys/module/iscsi_tcp``, also for a built-in
     driver), ``loadable`` (listed in ``/lib/modules/RELEASE/modules.dep`` or ``modules.builtin``) or ``missing``."""
-    if os.path.isdir(os.path.join(root, "sys/module", name)):
+    if os.path.isdir(host_path(root, "/sys/module/" + name)):
         return "loaded"
     if release:
         for base in ("lib/modules", "usr/lib/modules"):
-            moddir = os.path.join(root, base, release)
+            moddir = host_path(root, "/%s/%s" % (base, release))
             for listing in ("modules.dep", "modules.builtin"):
                 if _has_module_line(os.path.join(moddir, listing), name):
                     return "loadable"

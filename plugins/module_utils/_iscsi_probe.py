@@ -30,6 +30,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_scsi im
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_session import DEFAULT_PORT, Session
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_text import format_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 DISK_TYPES = (0x00, 0x0E)
 INITIATORNAME_PATH = '/etc/iscsi/initiatorname.iscsi'
@@ -254,7 +255,7 @@ def run_request(request, initiator_name, luns=True, timeout=5.0, total_timeout=3
 def host_initiator_name(root='/'):
     """The valid InitiatorName of ``/etc/iscsi/initiatorname.iscsi`` under *root*, or None."""
     try:
-        with open(os.path.join(root, INITIATORNAME_PATH.lstrip('/'))) as handle:
+        with open(host_path(root, INITIATORNAME_PATH)) as handle:
             return InitiatorNameFile.parse(handle.read()).valid_name
     except (OSError, UnicodeDecodeError):
         return None

@@ -39,6 +39,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int, is_ascii_digits
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 ETC_ROOT = "/etc/iscsi"
 VAR_ROOT = "/var/lib/iscsi"
@@ -60,7 +61,7 @@ def is_secret(key):
 
 def _under(root, path):
     """A host path (``/etc/iscsi/nodes``) seen under *root*."""
-    return os.path.join(root or "/", path.lstrip("/"))
+    return host_path(root, path)
 
 
 def _list(path):

@@ -187,10 +187,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._boot_plan import NETDEV, NOFAIL, plan_fstab
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab, check_option
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 _OPTION_RE = re.compile(r"[^,\s\x00-\x1f\x7f]+\Z")
 LANG_C = {"LANG": "C", "LC_ALL": "C"}
@@ -267,9 +273,10 @@ def run_module():
         module.fail_json(msg=str(exc))
 
     root = p["root"]
-    fstab_path = os.path.join(root, p["fstab"].lstrip("/"))
+    fstab_path = host_path(root, p["fstab"])
     if os.path.isdir(fstab_path):
         module.fail_json(msg="fstab: %s is a directory" % fstab_path)
+    lock_for_update(module, fstab_path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(fstab_path)
     except OSError as exc:

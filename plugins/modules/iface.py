@@ -197,6 +197,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import
     read_nodes,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 RECORD_MODE = 0o600
 FIELDS = (("transport", "iface.transport_name"), ("net_ifacename", "iface.net_ifacename"),
@@ -204,7 +205,7 @@ FIELDS = (("transport", "iface.transport_name"), ("net_ifacename", "iface.net_if
 
 
 def under(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    return host_path(root, path)
 
 
 def summary(settings):

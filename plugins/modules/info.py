@@ -361,12 +361,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo, _nodedb, _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 INITIATORNAME_PATH = "/etc/iscsi/initiatorname.iscsi"
 
 
 def _read_initiatorname(root):
-    path = os.path.join(root, INITIATORNAME_PATH.lstrip("/"))
+    path = host_path(root, INITIATORNAME_PATH)
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8", "surrogateescape")

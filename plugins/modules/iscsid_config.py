@@ -189,7 +189,12 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     RESTART_KEYS,
     SECRET_KEYS,
@@ -202,6 +207,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
     _check_key_text,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 SECRET_MODE = 0o600
 NEW_FILE_MODE = 0o644
@@ -275,9 +281,10 @@ def run_module():
     except InputError as exc:
         module.fail_json(msg=str(exc))
 
-    path = os.path.join(p["root"], p["path"].lstrip("/"))
+    path = host_path(p["root"], p["path"])
     if os.path.isdir(path):
         module.fail_json(msg="path: %s is a directory, not an iscsid.conf file" % path)
+    lock_for_update(module, path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(path)
     except OSError as exc:
