@@ -173,8 +173,8 @@ sessions:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iface_plan import (
@@ -224,7 +224,7 @@ def text_lines(settings, keys):
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=dict(
+    module = SettingsModule(argument_spec=dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         transport=dict(type="str", choices=list(TRANSPORTS)),

@@ -186,8 +186,8 @@ backup_file:
 import os
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
     file_diff,
@@ -269,13 +269,8 @@ def run_module():
         path=dict(type="path", default="/etc/iscsi/iscsid.conf"),
         root=dict(type="path", default="/"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SettingsModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    if isinstance(p["settings"], dict):
-        # A secret given by mistake in settings (not no_log) must not be echoed back in the failure's invocation.
-        for key, value in p["settings"].items():
-            if key in SECRET_KEYS and isinstance(value, str) and value:
-                module.no_log_values.add(value)
     try:
         values = validate(p)
     except InputError as exc:

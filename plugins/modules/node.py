@@ -325,8 +325,8 @@ commands:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import (
     SECRET_NODE_KEYS,
@@ -589,12 +589,8 @@ def _collect_secrets(params):
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = SettingsModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    for entry in [p] + list(p.get("nodes") or []):
-        for key, value in ((entry or {}).get("settings") or {}).items():
-            if str(key).endswith((".password", ".password_in")) and isinstance(value, str) and value:
-                module.no_log_values.add(value)  # misplaced secret: keep it out of the failure's invocation
     try:
         if not os.path.isabs(p["root"]):
             raise InputError("root", "must be an absolute path, got %r" % p["root"])
