@@ -30,7 +30,12 @@ import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
-from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int, check_one_line, is_ascii_digits, split_lf
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import (
+    ascii_int,
+    check_one_line,
+    is_ascii_digits,
+    split_lf,
+)
 
 MAX_STR_BYTES = 255
 BOOL_CHOICES = ("No", "Yes")

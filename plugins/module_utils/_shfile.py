@@ -10,13 +10,13 @@ Reading: the text is cut into *logical lines* the way the shell reads commands: 
 other character ends a line for sh), except inside single or double quotes and after an unquoted backslash, so
 ``KEY='first\\nsecond'`` is ONE line whose value holds a newline (a ``#`` comment ends at the ``\\n`` whatever quotes
 it holds).  Here-documents and multi-line ``$( )`` are not followed: their lines stay separate, are kept as they are
-and are opaque.  Every logical line is kept verbatim.  A logical line is an *assignment* when it is exactly one simple shell assignment
-(optionally after ``export``, optionally followed by blanks and a ``# comment``) whose value is a plain word: unquoted
-characters without shell meaning, ``'single quoted'`` and ``"double quoted"`` parts (inside double quotes only
-``\\$ \\` \\" \\\\`` escapes, and no ``$`` or backquote at all).  Its value is what the shell would assign.  Any other
-line (comments, blank lines, conditionals, an assignment whose value expands a variable or runs a command) is
-*opaque*: kept as it is and never interpreted, and reported by :meth:`ShFile.opaque_assignments` when it assigns a
-key the caller manages.  As in the shell, the LAST assignment of a key wins.
+and are opaque. Every logical line is kept verbatim. A logical line is an *assignment* when it is exactly one simple
+shell assignment (optionally after ``export``, optionally followed by blanks and a ``# comment``) whose value is a
+plain word: unquoted characters without shell meaning, ``'single quoted'`` and ``"double quoted"`` parts (inside
+double quotes only ``\\$ \\` \\" \\\\`` escapes, and no ``$`` or backquote at all). Its value is what the shell
+would assign. Any other line (comments, blank lines, conditionals, an assignment whose value expands a variable or
+runs a command) is *opaque*: kept as it is and never interpreted, and reported by :meth:`ShFile.opaque_assignments`
+when it assigns a key the caller manages. As in the shell, the LAST assignment of a key wins.
 
 Writing: :meth:`ShFile.set` replaces the last assignment line of the key (earlier ones are left: the shell overrides
 them anyway) or appends one; :meth:`ShFile.remove` drops every assignment line of the key.  Values are rendered so

@@ -355,8 +355,6 @@ traps:
       message: NIC(s) eno1 use the bnx2x driver, whose iSCSI offload (bnx2i) needs iscsiuio, which is not installed
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo, _nodedb, _sysfs

@@ -197,7 +197,6 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     RESTART_KEYS,
-    SECRET_KEYS,
     holds_secret,
     mask_text,
     plan_conf,
