@@ -54,3 +54,16 @@ def test_service_defaults_keeps_a_value_spanning_two_lines(tmp_path, capsys):
     res = run_module(capsys, service_defaults, {"root": str(tmp_path), "handle_netdev": True})
     assert res["changed"], res
     assert path.read_text() == "LVMGROUPS='vg0\nvg1'\nHANDLE_NETDEV=1\n"
+    # replacing the two-line value itself replaces both of its lines
+    res = run_module(capsys, service_defaults, {"root": str(tmp_path), "lvm_groups": ["vg2"]})
+    assert res["changed"], res
+    assert path.read_text() == "LVMGROUPS=vg2\nHANDLE_NETDEV=1\n"
+
+
+def test_iscsid_config_replaces_a_value_holding_a_vertical_tab_whole(tmp_path, capsys):
+    conf = tmp_path / "etc" / "iscsi" / "iscsid.conf"
+    conf.parent.mkdir(parents=True)
+    conf.write_text("iscsid.startup = /bin/true\x0bx\nnode.startup = manual\n")
+    res = run_module(capsys, iscsid_config, {"root": str(tmp_path), "settings": {"iscsid.startup": "/bin/false"}})
+    assert res["changed"], res
+    assert conf.read_text() == "iscsid.startup = /bin/false\nnode.startup = manual\n"
