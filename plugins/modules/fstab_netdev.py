@@ -17,12 +17,14 @@ description:
     found with O(detect=true) -- every entry whose device (C(/dev/sdX), C(UUID=), C(LABEL=), C(PARTUUID=),
     C(PARTLABEL=), C(/dev/disk/by-*), C(/dev/mapper/*), LVM C(/dev/VG/LV)) resolves to a block device that is, or
     sits on (partitions, device-mapper, LVM, LUKS, md, multipath), a disk of a live iSCSI session (read from sysfs).
-  - The file is parsed the way libmount parses it (octal escapes such as C(\\040), C(#) starts a comment only as the
-    first non-blank character of a line, the last line may lack its newline) and only the option field of the chosen
-    lines changes; every other byte stays as it was. The write is atomic (temporary file and rename in the same
-    directory) and keeps the file's owner and mode.
+  - The file is parsed the way libmount parses it (lines end at a newline only, octal escapes such as C(\\040), C(#)
+    starts a comment only as the first non-blank character of a line, fields after the sixth are ignored, the last
+    line may lack its newline) and only the option field of the chosen lines changes; every other byte stays as it
+    was. The file is locked while it is read and written, so two runs at once never lose a change; the write is
+    atomic (temporary file and rename in the same directory) and keeps the file's owner and mode.
   - Every entry considered is reported with the reason it was or was not chosen. Several entries for one mount point
-    are reported (RV(duplicates)) and each of them is handled; they are never merged.
+    are reported (RV(duplicates)); when one of them is chosen, every one of them gets the options (mount(8) uses the
+    last entry of a mount point, systemd's fstab generator the first); they are never merged.
   - Never mounts, unmounts or reloads anything; RV(daemon_reload_needed) says when C(systemctl daemon-reload) is due
     for systemd's fstab generator to see the change.
 author:
@@ -60,7 +62,8 @@ options:
     description:
       - More options to put on the chosen entries, as C(name) or C(name=value) (e.g.
         V(x-systemd.device-timeout=30s)). A C(name=value) option already present with another value gets this value.
-      - Options must not contain commas, blanks or control characters.
+      - Options must not contain commas, blanks or control characters, and must hold an even number of double quotes
+        (libmount reads the options after an unpaired one as part of it).
     type: list
     elements: str
     default: []
