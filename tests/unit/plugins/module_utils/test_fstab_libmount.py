@@ -76,8 +76,8 @@ TRAIL = st.sampled_from(["", "", " ", "\t", " # note", "\r"])
 
 @st.composite
 def entry_line(draw):
-    fields = [draw(FIELD) for _ in range(draw(st.integers(1, 4)))]
-    for _ in range(draw(st.integers(0, 3))):
+    fields = [draw(FIELD) for _field in range(draw(st.integers(1, 4)))]
+    for _number in range(draw(st.integers(0, 3))):
         number = draw(NUMBER)
         if number:
             fields.append(number)
@@ -135,7 +135,7 @@ def _edit_changes_only_the_options(text, index):
             continue
         assert old[:3] == new[:3] and old[4:] == new[4:]
         options = F.Fstab.parse(fstab.render()).entries()[position].options
-        old_options = [o for o in F.Fstab.parse(text).entries()[position].options]
+        old_options = list(F.Fstab.parse(text).entries()[position].options)
         expected = ["defaults"] if line.raw_field(3) is None else list(old_options)
         expected += [o for o in ("_netdev", "nofail") if o not in old_options and not (o == "_netdev" and had)]
         assert options == expected

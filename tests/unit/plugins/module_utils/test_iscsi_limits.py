@@ -81,7 +81,7 @@ def test_send_targets_answer_kept_when_logout_unanswered():
 
 def _best_time(func, rounds=3):
     best = None
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter()
         func()
         took = time.perf_counter() - start

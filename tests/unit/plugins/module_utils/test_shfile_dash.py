@@ -54,7 +54,7 @@ OTHER = st.sampled_from(["# a comment 'with quote", "", "  ", "export ISCSI_B=ex
 @st.composite
 def sh_file(draw):
     lines = []
-    for _ in range(draw(st.integers(0, 5))):
+    for _line in range(draw(st.integers(0, 5))):
         if draw(st.booleans()):
             lines.append("%s=%s" % (draw(st.sampled_from(KEYS)), draw(WORD)))
         else:

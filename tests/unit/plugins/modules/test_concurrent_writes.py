@@ -111,7 +111,7 @@ def _rounds(tmp_path, case, rounds):
     root = tmp_path / "root"
     for sub in ("etc/iscsi", "etc/default"):
         (root / sub).mkdir(parents=True, exist_ok=True)
-    lost = sum(1 for _ in range(rounds) if CASES[case](root))
+    lost = sum(1 for _round in range(rounds) if CASES[case](root))
     assert lost == 0, "%s: %d of %d rounds lost an update" % (case, lost, rounds)
 
 
