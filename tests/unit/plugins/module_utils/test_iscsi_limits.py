@@ -113,3 +113,16 @@ def test_discover_triples_dedupe_is_linear(monkeypatch):
         assert len(triples) == n                               # repeats dropped, one triple per target
         sizes[n] = _best_time(lambda: _iscsi_probe.discover_triples("192.0.2.10", 3260, INIT))
     assert sizes[12000] / sizes[1500] < 24, sizes
+
+
+def test_discovery_module_merges_portals_linearly(monkeypatch):
+    from ansible_collections.openiscsi.initiator.plugins.modules import discovery
+
+    def timed(n):
+        answer = [("iqn.2024-01.test:t%d" % t, "192.0.2.10:3260", 1) for t in range(n)]
+        monkeypatch.setattr(discovery, "discover_triples", lambda *a, **k: list(answer))
+        portals = [("192.0.2.10", 3260), ("192.0.2.11", 3260)]      # the same answer at two portals: repeats
+        assert len(discovery.discover_python(portals, None, INIT)) == n
+        return _best_time(lambda: discovery.discover_python(portals, None, INIT))
+    small, large = timed(1500), timed(12000)
+    assert large / small < 24, (small, large)
