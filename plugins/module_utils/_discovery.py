@@ -36,6 +36,7 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import check_one_line
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
@@ -221,8 +222,7 @@ def _check_auth_string(field, value, secret):
         raise InputError(field, "must be a string")
     if value == "":
         raise InputError(field, "must not be empty")
-    if "\n" in value or "\r" in value or "\0" in value:
-        raise InputError(field, "must not contain a line break or NUL byte")
+    check_one_line(value, field, "the secret" if secret else "the value")
     if value != value.strip():
         what = "the secret" if secret else "the value"
         raise InputError(field, "must not start or end with white space (open-iscsi strips it, so %s would change)"

@@ -88,3 +88,14 @@ def test_split_lf_keeps_every_byte():
     assert split_lf(text) == ["a\x0bb\r\n", "c\u2028d\n", "\n", "e"]
     assert "".join(split_lf(text)) == text
     assert split_lf("") == [] and split_lf("x\n") == ["x\n"]
+
+
+@pytest.mark.parametrize("ch", SPLITLINES_BREAKS + ["\x01"])
+def test_discovery_auth_with_control_characters_refused(ch):
+    from ansible_collections.openiscsi.initiator.plugins.module_utils._discovery import validate_auth
+    with pytest.raises(InputError) as err:
+        validate_auth({"username": "a%sb" % ch, "password": "secret-secret"}, "auth")
+    assert err.value.field == "auth.username"
+    with pytest.raises(InputError) as err:
+        validate_auth({"username": "alice", "password": "Zq9xWv%sKp3mTn" % ch}, "auth")
+    assert err.value.field == "auth.password" and "Zq9xWv" not in str(err.value) and "Kp3mTn" not in str(err.value)
