@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils import _fstab, _hostinfo, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _fstab, _hostinfo, _rootfs, _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 TAGS = {"UUID": "by-uuid", "LABEL": "by-label", "PARTUUID": "by-partuuid", "PARTLABEL": "by-partlabel",
         "ID": "by-id"}
@@ -35,7 +36,6 @@ VIRTUAL_FSTYPES = frozenset((
 ))
 NETWORK_FSTYPES = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "9p", "sshfs",
                              "fuse.sshfs", "davfs", "ncpfs", "afs", "lustre"))
-_MAX_LINKS = 40
 
 
 def udev_encode(value):
@@ -61,7 +61,7 @@ def parse_tag(source):
 
 
 def _join(root, path):
-    return os.path.join(root or "/", path.lstrip("/"))
+    return host_path(root, path)
 
 
 def resolve_in_root(root, path):
@@ -70,32 +70,10 @@ def resolve_in_root(root, path):
     Returns the resolved absolute path (as seen from inside root), or ``None`` when a link loops or a component
     is missing.
     """
-    parts = [p for p in path.split("/") if p]
-    resolved = []
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        candidate = "/" + "/".join(resolved + [part])
-        full = _join(root, candidate)
-        if os.path.islink(full):
-            hops += 1
-            if hops > _MAX_LINKS:
-                return None
-            target = os.readlink(full)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        if not os.path.lexists(full):
-            return None
-        resolved.append(part)
-    return "/" + "/".join(resolved)
+    try:
+        return _rootfs.resolve(root or "/", path, strict=True)
+    except OSError:
+        return None
 
 
 def block_name(root, dev_path):
@@ -161,6 +139,24 @@ def _skip_reason(line):
     return None
 
 
+def _select_same_mount_point(lines, report):
+    """Choose every entry of a mount point one of whose entries is chosen.
+
+    With two entries for one mount point, which one is used depends on the reader: mount(8) looks fstab up from the
+    end (the last entry wins), systemd-fstab-generator makes its unit from the first and refuses the second.  An
+    entry left without ``_netdev`` is a boot hang under either, so each of them gets the options."""
+    chosen = {}
+    for line, info in zip(lines, report):
+        if info["selected"] and line.target not in ("none", "swap") and line.fstype != "swap":
+            chosen.setdefault(line.target, line.lineno)
+    for line, info in zip(lines, report):
+        first = chosen.get(line.target)
+        if first is not None and not info["selected"] and line.fstype != "swap":
+            info["selected"] = True
+            info["reason"] = ("same mount point as the chosen line %d (mount uses the last entry of a mount point, "
+                              "systemd the first: each gets the options); %s" % (first, info["reason"]))
+
+
 def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(), add=(), set_values=None,
                lookup=None, skip_root=True):
     """Decide every entry of *fstab* (an :class:`_fstab.Fstab`, changed in place).
@@ -181,6 +177,7 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
     found_paths = set()
     found_sources = set()
     report = []
+    entries = []
     changed_lines = []
     for line in list(fstab.entries()):
         info = line.as_dict()
@@ -220,6 +217,10 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
                 info["reason"] = "detected: " + found
         else:
             info["reason"] = found
+        report.append(info)
+        entries.append(line)
+    _select_same_mount_point(entries, report)
+    for line, info in zip(entries, report):
         if info["selected"] and line.options_problem:
             info["action"] = "skipped"
             info["reason"] += "; NOT changed: %s (fix the line by hand)" % line.options_problem
@@ -234,7 +235,6 @@ def plan_fstab(fstab, root="/", sessions=None, detect=False, paths=(), sources=(
             else:
                 info["action"] = "unchanged"
                 info["options_after"] = info["options"]
-        report.append(info)
     missing = {
         "path": [p for p in paths if p not in found_paths],
         "src": [s for s in sources if s not in found_sources],

@@ -37,7 +37,9 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsiadm import describe
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import check_one_line
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 # A discovered (or planned) node record.  ``address`` is bare (no brackets), ``port`` and ``tpgt`` are ints.
 Discovered = collections.namedtuple("Discovered", "target address port tpgt iface")
@@ -65,7 +67,7 @@ MASK = "********"
 AUTH_STR_MAX = 255
 END_RECORD = "# END RECORD"
 
-_PORTAL_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<addr>\S+?)):(?P<port>\d+)(?:,(?P<tpgt>-?\d+))?\Z")
+_PORTAL_RE = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<addr>\S+?)):(?P<port>[0-9]+)(?:,(?P<tpgt>-?[0-9]+))?\Z")
 
 
 # ----------------------------------------------------------------------------------------------- portal text
@@ -106,7 +108,7 @@ def parse_tree(text):
     records = []
     target = None
     portal = None
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if line.startswith("Target:"):
             target = line[len("Target:"):].strip()
@@ -129,7 +131,7 @@ def parse_tree(text):
 def parse_flat(text, iface=DEFAULT_IFACE):
     """Records from the flat form ``addr:port,tpgt target`` (one per line); the iface is not printed there."""
     records = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):
         line = raw.strip()
         if not line or line.startswith("iscsiadm:"):
             continue
@@ -254,8 +256,7 @@ def _check_auth_string(field, value, secret):
         raise InputError(field, "must be a string")
     if value == "":
         raise InputError(field, "must not be empty")
-    if "\n" in value or "\r" in value or "\0" in value:
-        raise InputError(field, "must not contain a line break or NUL byte")
+    check_one_line(value, field, "the secret" if secret else "the value")
     if value != value.strip():
         what = "the secret" if secret else "the value"
         raise InputError(field, "must not start or end with white space (open-iscsi strips it, so %s would change)"
@@ -421,11 +422,11 @@ def _has_module_line(path, name):
 def kernel_transport(root="/", release=None, name=TRANSPORT_MODULE):
     """How the kernel's iSCSI TCP transport stands: ``loaded`` (``/sys/module/iscsi_tcp``, also for a built-in
     driver), ``loadable`` (listed in ``/lib/modules/RELEASE/modules.dep`` or ``modules.builtin``) or ``missing``."""
-    if os.path.isdir(os.path.join(root, "sys/module", name)):
+    if os.path.isdir(host_path(root, "/sys/module/" + name)):
         return "loaded"
     if release:
         for base in ("lib/modules", "usr/lib/modules"):
-            moddir = os.path.join(root, base, release)
+            moddir = host_path(root, "/%s/%s" % (base, release))
             for listing in ("modules.dep", "modules.builtin"):
                 if _has_module_line(os.path.join(moddir, listing), name):
                     return "loadable"

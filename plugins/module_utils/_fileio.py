@@ -16,12 +16,26 @@ Writing::
 
     backup_file = write_atomic(module, path, text_or_bytes, mode=0o600, force_mode=True, backup=module.params['backup'])
 
+Read-modify-write (the one writer: every module that edits a file does this)::
+
+    lock_for_update(module, path)          # before the read; held until exit_json/fail_json
+    old = read_text(path)                  # re-read under the lock: what another run wrote is seen
+    new = plan(old)                        # pure
+    write_atomic(module, path, new)
+
+``lock_for_update`` takes an exclusive ``flock`` on the file's DIRECTORY (no lock file is left behind and the lock
+survives the rename that replaces the file), waiting up to ``timeout`` seconds; two runs on one host then serialize
+and neither loses the other's change.  Node records use iscsiadm's own lock instead (``_iscsiadm.DbLock``) and
+``write_atomic(..., tmp_dir=DB root)`` so that iscsiadm, scanning the record directories, never sees a temporary
+file.
+
 ``write_atomic`` contract:
 
 * Nothing is written when the file already holds exactly ``data`` (returns ``None``), and nothing in check mode
   (returns ``None``): decide ``changed`` yourself by comparing before calling it.
-* The new content goes to a temporary file in the SAME directory (so the final rename is atomic), is flushed and
-  fsync'ed, then ``module.atomic_move`` renames it over the target; the directory is fsync'ed afterwards.
+* The new content goes to a temporary file in the SAME directory (so the final rename is atomic; ``tmp_dir`` names
+  another directory of the same file system), is flushed and fsync'ed, then ``module.atomic_move`` renames it over
+  the target; the directory is fsync'ed afterwards.
 * An existing file keeps its owner, group and permission bits (and SELinux context) unless ``force_mode`` is set, in
   which case it gets ``mode``; a new file is created with ``mode`` (default 0o644 minus nothing - pass 0o600 for
   files holding secrets).  The mode is applied to the temporary file BEFORE the rename: secret-bearing content is
@@ -34,11 +48,16 @@ Writing::
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import stat
+import time
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._atomicfile import fsync_dir as _fsync_dir
 from ansible_collections.openiscsi.initiator.plugins.module_utils._atomicfile import write_temp
+
+LOCK_TIMEOUT = 60.0
 
 
 def to_bytes_preserving(text):
@@ -65,7 +84,72 @@ def read_text(path):
     return data.decode("utf-8", "surrogateescape")
 
 
-def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False):
+class UpdateLock:
+    """An exclusive ``flock`` on a directory, held until :meth:`release` or until the object is freed."""
+
+    def __init__(self, directory, fd):
+        self.directory = directory
+        self.fd = fd
+
+    def release(self):
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+
+    def __del__(self):
+        self.release()
+
+
+def acquire_update_lock(path, timeout=LOCK_TIMEOUT, poll=0.01):
+    """Lock *path*'s directory for a read-modify-write of *path*; an :class:`UpdateLock`, or ``None`` when the
+    directory does not exist (there is nothing to race on).  Raises ``OSError(ETIMEDOUT)`` after *timeout*."""
+    directory = os.path.dirname(os.path.realpath(path)) or "."
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return UpdateLock(directory, fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+        if time.monotonic() >= deadline:
+            os.close(fd)
+            raise OSError(errno.ETIMEDOUT, "another run holds the lock of %s for more than %ds" % (directory, timeout))
+        time.sleep(poll)
+        poll = min(poll * 2, 0.2)
+
+
+def lock_for_update(module, path, timeout=LOCK_TIMEOUT):
+    """:func:`acquire_update_lock` for a module: fails the module (naming the path) when the lock cannot be had.
+    The lock is held until the module calls ``exit_json`` or ``fail_json``."""
+    try:
+        lock = acquire_update_lock(path, timeout)
+    except OSError as exc:
+        module.fail_json(msg="cannot lock %s for an update: %s" % (path, exc.strerror or exc))
+    if lock is not None:
+        # exit_json and fail_json both clean up first: the lock goes there, also when main() runs in-process
+        cleanup = module.do_cleanup_files
+
+        def release_and_clean_up():
+            lock.release()
+            cleanup()
+        module.do_cleanup_files = release_and_clean_up
+    return lock
+
+
+def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False, tmp_dir=None):
     """Atomically replace (or create) ``path`` with ``data`` (str or bytes); see the module docstring.
 
     Returns the backup file's path when a backup was made, else ``None``.
@@ -94,7 +178,7 @@ def write_atomic(module, path, data, mode=0o644, force_mode=False, backup=False)
 
     tmp_path = None
     try:
-        tmp_path = write_temp(directory, os.path.basename(target), raw)
+        tmp_path = write_temp(tmp_dir or directory, os.path.basename(target), raw)
         if current is not None and not force_mode:
             # atomic_move copies owner, group, mode and SELinux context of the existing file.
             module.atomic_move(tmp_path, target, unsafe_writes=False, keep_dest_attrs=True)

@@ -9,18 +9,26 @@ The file is read the way libmount reads it (util-linux libmount/src/tab_parse.c)
 * a line whose first non-blank character is ``#`` is a comment; a ``#`` anywhere else is data (a device such as
   ``/dev/disk/by-label/a#b`` or an option value);
 * blank lines (only spaces/tabs) are ignored;
-* fields are separated by runs of spaces and tabs; inside a field ``\\ooo`` (three octal digits) stands for the
-  byte with that value (``\\040`` space, ``\\011`` tab, ``\\012`` newline, ``\\134`` backslash) and nothing else
-  is an escape;
-* fields: source, target, fstype, options, freq, passno; the last three may be missing (``defaults``, 0, 0);
+* a line ends at ``\\n`` only (``getline``), one ``\\r`` before it is dropped; ``\\v``, ``\\f``, U+2028 and the
+  like are data (see :mod:`._textrules`);
+* fields are separated by runs of spaces and tabs (nothing else); inside a field ``\\ooo`` (three octal digits)
+  stands for the byte with that value modulo 256 (``\\040`` space, ``\\011`` tab, ``\\012`` newline, ``\\134``
+  backslash; a NUL byte ends the field's value, as in C) and nothing else is an escape;
+* the option field is unescaped first and then split at commas outside double quotes (``\\054`` is a separator,
+  ``\\042`` a quote for libmount);
+* fields: source, target, fstype, options, freq, passno; the last three may be missing (``defaults``, 0, 0); freq
+  and passno are C ``strtol`` numbers (optional sign, ASCII digits) and anything after passno is ignored;
 * the last line may lack its newline.
+
+``tests/unit/plugins/module_utils/test_fstab_libmount.py`` checks this against ``findmnt --fstab -F`` (libmount).
 
 Everything is kept as it was read: :meth:`Fstab.render` returns the input byte for byte (the text is ``str``
 decoded with ``surrogateescape``, so undecodable bytes survive) until an option is changed, and a change rewrites
 only the option field of that one line -- the original spelling of the existing options included.
 
-Lines that are not comments and have fewer than three fields, or more than six, are ``invalid``: they are kept
-verbatim, reported, and never changed.
+Lines that are not comments and that libmount refuses (fewer than three fields, freq or passno not a number) are
+``invalid``: they are kept verbatim, reported, and never changed.  New options are checked by
+:func:`check_option`: an option must read back as exactly that one option.
 
 Pure Python, standard library only, no ansible import.
 """
@@ -28,6 +36,8 @@ Pure Python, standard library only, no ansible import.
 from __future__ import annotations
 
 import re
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 
 BLANKS = " \t"
 _OCTAL_RE = re.compile(r"\\([0-7]{3})")
@@ -43,11 +53,42 @@ FIELD_NAMES = ("source", "target", "fstype", "options", "freq", "passno")
 
 
 def unescape(field):
-    """A field's value: ``\\ooo`` octal escapes decoded, nothing else touched."""
+    """A field's value as libmount's unmangle() makes it: each ``\\ooo`` is the byte ``ooo`` modulo 256 (``\\377``
+    the byte 0xff, kept as a surrogate like every undecodable byte), a NUL byte ends the value; nothing else is
+    touched."""
     if "\\" not in field:
         return field
-    return _OCTAL_RE.sub(lambda m: chr(int(m.group(1), 8) & 0xFF) if int(m.group(1), 8) < 256 else m.group(0),
-                         field)
+    raw = field.encode("utf-8", "surrogateescape")
+    raw = re.sub(br"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), raw)
+    return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def c_int(text):
+    """The int libmount stores for a freq/passno field (``strtol`` to a C long, then an ``int``), or ``None`` when
+    libmount refuses the field (not an optional sign and ASCII digits)."""
+    if not re.match(r"[+-]?[0-9]+\Z", text):
+        return None
+    value = max(min(int(text, 10), 2 ** 63 - 1), -2 ** 63) if len(text) < 40 else (
+        -2 ** 63 if text.startswith("-") else 2 ** 63 - 1)
+    value &= 0xFFFFFFFF
+    return value - 2 ** 32 if value >= 2 ** 31 else value
+
+
+def check_option(option, field="options"):
+    """Return *option* when libmount reads it back as exactly this one option in any option field; else raise
+    :class:`InputError` naming *field*.  A comma outside double quotes would make two options, an odd number of
+    double quotes would swallow the options after it (``x"y,z"w`` is ONE option for libmount)."""
+    if not isinstance(option, str) or not option or option.startswith("="):
+        raise InputError(field, "%r is not a mount option: give name or name=value" % (option,))
+    if option.count('"') % 2:
+        raise InputError(field, "%r has an odd number of double quotes; libmount would read the options after it as "
+                                "part of it. Quote a value whole, e.g. context=\"a,b\"" % (option,))
+    if len(split_options(option)) != 1:
+        raise InputError(field, "%r holds a comma outside double quotes, i.e. two options; give one option per item"
+                         % (option,))
+    if any(ch in option for ch in "\0\n"):
+        raise InputError(field, "%r holds a NUL or newline" % (option,))
+    return option
 
 
 def escape(value):
@@ -101,14 +142,12 @@ class FstabLine:
             if len(self.spans) < 3:
                 self.kind = INVALID
                 self.problem = "%d field(s); an entry needs at least source, mount point and type" % len(self.spans)
-            elif len(self.spans) > 6:
-                self.kind = INVALID
-                self.problem = "%d fields; an entry has at most 6 (unescaped blank inside a field?)" % len(self.spans)
             else:
+                # libmount ignores whatever follows passno (a 7th field, a '# comment')
                 self.kind = ENTRY
                 freq_pass = [self.raw_field(i) for i in (4, 5) if i < len(self.spans)]
                 for value in freq_pass:
-                    if not value.isdigit():
+                    if c_int(value) is None:
                         self.kind = INVALID
                         self.problem = "dump/pass field %r is not a number" % value
                         break
@@ -143,26 +182,38 @@ class FstabLine:
         return "defaults" if raw is None else raw
 
     @property
+    def options_text(self):
+        """The option field as libmount holds it (unescaped; ``None`` when the line has none)."""
+        raw = self.raw_field(3)
+        return None if raw is None else unescape(raw)
+
+    @property
     def options(self):
-        """The option list (unescaped, in file order, empty items dropped)."""
-        raw = self.raw_options
-        return [unescape(raw[s:e]) for s, e in split_options(raw) if e > s]
+        """The option list as libmount splits it (unescaped, in file order, empty items dropped)."""
+        text = unescape(self.raw_options)
+        return [text[s:e] for s, e in split_options(text) if e > s]
 
     @property
     def freq(self):
-        value = self.field(4)
-        return int(value) if value is not None else 0
+        value = self.raw_field(4)
+        return c_int(value) if value is not None else 0
 
     @property
     def passno(self):
-        value = self.field(5)
-        return int(value) if value is not None else 0
+        value = self.raw_field(5)
+        return c_int(value) if value is not None else 0
 
     @property
     def options_problem(self):
-        """Why the option field cannot be changed safely (an unbalanced double quote), else ``None``."""
-        if self.raw_options.count('"') % 2:
+        """Why the option field cannot be changed in place safely, else ``None``: an unbalanced double quote, or an
+        escape that libmount turns into a separator, a quote or the end of the field (``\\054``, ``\\042``,
+        ``\\000``): the raw field would split differently from what libmount reads."""
+        raw = self.raw_options
+        if raw.count('"') % 2:
             return "the option field has an unbalanced double quote"
+        for m in _OCTAL_RE.finditer(raw):
+            if int(m.group(1), 8) & 0xFF in (0, 0x22, 0x2C):
+                return "the option field spells a comma, double quote or NUL as an octal escape (%s)" % m.group(0)
         return None
 
     def text(self):
@@ -245,8 +296,8 @@ class Fstab:
                     raw, eol, pos = text[pos:], "", length
                 else:
                     raw, eol, pos = text[pos:nl], "\n", nl + 1
-                    if raw.endswith("\r"):
-                        raw, eol = raw[:-1], "\r\n"
+                if raw.endswith("\r"):  # libmount drops one \r at the end of a line, the last one included
+                    raw, eol = raw[:-1], "\r" + eol
                 lines.append(FstabLine(raw, eol, lineno))
         return cls(lines)
 

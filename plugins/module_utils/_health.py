@@ -38,6 +38,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import is_ascii_digits
 
 LOGGED_IN = "LOGGED_IN"
 NAME_BLOCKERS = ("missing", "invalid", "indented", "generate")
@@ -77,7 +78,7 @@ def _is_ip_literal(address):
     if ":" in address:
         return True
     parts = address.split(".")
-    return len(parts) == 4 and all(p.isdigit() for p in parts)
+    return len(parts) == 4 and all(is_ascii_digits(p) for p in parts)
 
 
 def session_portal(session):

@@ -25,6 +25,7 @@ import platform
 import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _sysfs
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 DPKG_STATUS = "var/lib/dpkg/status"
 PACKAGE = "open-iscsi"
@@ -43,7 +44,7 @@ KERNEL_64 = ("x86_64", "aarch64", "arm64", "ppc64", "ppc64le", "s390x", "riscv64
 
 
 def _path(root, rel):
-    return os.path.join(root or "/", rel.lstrip("/"))
+    return host_path(root, rel)
 
 
 def _read(path, limit=None):

@@ -27,6 +27,8 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import SAFE_CHARS, ShFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import split_lf
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 INITRAMFS_FILE = "/etc/iscsi/iscsi.initramfs"
 OPT_OUT_FILE = "/etc/initramfs-tools/conf.d/open-iscsi"
@@ -147,12 +149,13 @@ def mask_secrets(text):
     if not text:
         return text
     out = []
-    for line in text.splitlines(True):
-        m = re.match(r"^([ \t]*(?:export[ \t]+)?(%s)=)" % "|".join(SECRET_KEYS), line)
+    # the shell's logical lines: a quoted secret spanning two lines is masked whole
+    for line in ShFile.parse(text).lines:
+        m = re.match(r"^([ \t]*(?:export[ \t]+)?(%s)=)" % "|".join(SECRET_KEYS), line.raw)
         if m:
-            out.append(m.group(1) + MASK + ("\n" if line.endswith("\n") else ""))
+            out.append(m.group(1) + MASK + line.eol)
         else:
-            out.append(line)
+            out.append(line.text())
     return "".join(out)
 
 
@@ -371,7 +374,7 @@ def network_files(root, reader):
     an earlier directory masks the same name in later ones).  *reader(path) -> text or None*."""
     seen = {}
     for directory in NETWORK_DIRS:
-        full = os.path.join(root, directory)
+        full = host_path(root, directory)
         try:
             names = os.listdir(full)
         except OSError:
@@ -386,7 +389,7 @@ def dropins(root, basename):
     """Paths (inside root) of the drop-ins of *basename*, in the order networkd applies them."""
     found = {}
     for directory in NETWORK_DIRS:
-        d = os.path.join(root, directory, basename + ".d")
+        d = host_path(root, "/%s/%s.d" % (directory.strip("/"), basename))
         try:
             names = os.listdir(d)
         except OSError:
@@ -423,7 +426,7 @@ def networkd_plan(root, nic, reader):
     own = "/etc/systemd/network/" + own_name
     candidates = []
     for basename, path in network_files(root, reader):
-        text = reader(os.path.join(root, path.lstrip("/")))
+        text = reader(host_path(root, path))
         result = match_result(parse_ini(text).get("Match", {}), nic)
         if result is False:
             continue
@@ -441,7 +444,7 @@ def networkd_plan(root, nic, reader):
         if basename > effective_name:
             break
         plan["files"].append({"path": path, "match": "yes" if result else "maybe"})
-        texts = [text] + [reader(os.path.join(root, d.lstrip("/"))) or "" for d in dropins(root, basename)]
+        texts = [text] + [reader(host_path(root, d)) or "" for d in dropins(root, basename)]
         if keeps_configuration(texts):
             continue
         if path == own:
@@ -464,7 +467,7 @@ def ifupdown_plan(text, nic):
     (ifupdown then never configures or deconfigures the link: Debian's README for root on iSCSI)."""
     out = []
     changes = []
-    for lineno, line in enumerate((text or "").splitlines(True), 1):
+    for lineno, line in enumerate(split_lf(text or ""), 1):  # ifupdown reads lines up to \n only
         body = line.rstrip("\r\n")
         eol = line[len(body):]
         m = _IFACE_RE.match(body)
@@ -479,10 +482,10 @@ def ifupdown_files(root, text_of, main="/etc/network/interfaces"):
     """The interfaces file and the files it pulls in with ``source``/``source-directory`` (one level)."""
     import glob as _glob
     files = [main]
-    text = text_of(os.path.join(root, main.lstrip("/")))
+    text = text_of(host_path(root, main))
     if text is None:
         return []
-    for line in text.splitlines():
+    for line in text.split("\n"):
         words = line.split()
         if len(words) < 2 or words[0] not in ("source", "source-directory"):
             continue
@@ -491,7 +494,7 @@ def ifupdown_files(root, text_of, main="/etc/network/interfaces"):
             pattern = "/etc/network/" + pattern
         if words[0] == "source-directory":
             pattern = pattern.rstrip("/") + "/*"
-        for found in sorted(_glob.glob(os.path.join(root, pattern.lstrip("/")))):
+        for found in sorted(_glob.glob(host_path(root, pattern))):
             rel = "/" + os.path.relpath(found, root)
             base = os.path.basename(rel)
             if words[0] == "source-directory" and not re.match(r"^[a-zA-Z0-9_-]+$", base):

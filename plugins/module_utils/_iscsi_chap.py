@@ -27,6 +27,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_text im
     encode_base64,
     encode_hex,
 )
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int
 
 CHAP_MD5 = 5
 CHAP_SHA1 = 6
@@ -53,8 +54,8 @@ def algorithm_number(value):
     """Accept 5..8 (int or decimal string) or a name (MD5, SHA1, SHA256, SHA3-256); return the number."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    elif isinstance(value, str) and ascii_int(value.strip()) is not None:
+        number = ascii_int(value.strip())
     elif isinstance(value, str) and value.strip().upper() in ALGORITHM_NAMES:
         number = ALGORITHM_NAMES[value.strip().upper()]
     else:

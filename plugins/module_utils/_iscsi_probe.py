@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -30,6 +29,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_scsi im
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_session import DEFAULT_PORT, Session
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_text import format_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 DISK_TYPES = (0x00, 0x0E)
 INITIATORNAME_PATH = '/etc/iscsi/initiatorname.iscsi'
@@ -47,7 +47,12 @@ def discover(host, port=DEFAULT_PORT, initiator_name=None, chap=None, timeout=10
     with session:
         session.login()
         targets = session.send_targets()
-        session.logout()
+        try:
+            session.logout()
+        except ISCSIError:
+            # The answer is complete (the final Text Response arrived): a Logout the target does not answer, or
+            # refuses, ends the session all the same (the connection is closed) and takes nothing from it.
+            session.close()
     return targets
 
 
@@ -249,7 +254,7 @@ def run_request(request, initiator_name, luns=True, timeout=5.0, total_timeout=3
 def host_initiator_name(root='/'):
     """The valid InitiatorName of ``/etc/iscsi/initiatorname.iscsi`` under *root*, or None."""
     try:
-        with open(os.path.join(root, INITIATORNAME_PATH.lstrip('/'))) as handle:
+        with open(host_path(root, INITIATORNAME_PATH)) as handle:
             return InitiatorNameFile.parse(handle.read()).valid_name
     except (OSError, UnicodeDecodeError):
         return None
@@ -336,11 +341,13 @@ def discover_triples(address, port, initiator_name, auth=None, timeout=10.0, tot
     targets = discover(address, int(port), initiator_name=initiator_name, chap=chap, timeout=timeout,
                        total_timeout=total_timeout)
     out = []
+    seen = set()                                # a set: a list lookup made 58,839 targets take a minute
     for target in targets:
         for portal in target['portals']:
             tpgt = portal.get('tpgt')
             triple = (target['name'], format_portal(portal['address'], int(portal['port'])),
                       -1 if tpgt is None else int(tpgt))
-            if triple not in out:
+            if triple not in seen:
+                seen.add(triple)
                 out.append(triple)
     return out

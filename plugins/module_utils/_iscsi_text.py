@@ -176,13 +176,19 @@ def decode_number(value, minimum=0, maximum=2 ** 64 - 1):
     if not isinstance(value, str) or not value:
         raise ISCSITextError('empty numerical value')
     if value[:2] in ('0x', '0X'):
-        if not _HEX_RE.match(value[2:]):
+        digits, base, limit = value[2:], 16, len('%x' % maximum)
+        if not _HEX_RE.match(digits):
             raise ISCSITextError('invalid hex number %r' % value[:40])
-        number = int(value[2:], 16)
     elif _DEC_RE.match(value):
-        number = int(value, 10)
+        digits, base, limit = value, 10, len('%d' % maximum)
     else:
         raise ISCSITextError('invalid number %r' % value[:40])
+    # Leading zeros aside, more digits than the maximum has is out of range: decided before int(), which refuses
+    # (ValueError) decimal strings of 4300+ digits and would spend quadratic time on long ones anyway.
+    significant = digits.lstrip('0')
+    if len(significant) > limit:
+        raise ISCSITextError('number of %d digits outside %d..%d' % (len(significant), minimum, maximum))
+    number = int(significant or '0', base)
     if not minimum <= number <= maximum:
         raise ISCSITextError('number %d outside %d..%d' % (number, minimum, maximum))
     return number
@@ -254,21 +260,25 @@ def parse_send_targets(pairs):
     """
     targets = []
     current = None
+    current_keys = set()                        # the current target's portals, to drop repeats in O(1)
     seen = {}                                   # many targets share one address: parse each spelling once
     for key, value in pairs:
         if key == 'TargetName':
             if not value:
                 raise ISCSITextError('empty TargetName in SendTargets response')
             current = {'name': value, 'alias': None, 'portals': []}
+            current_keys = set()
             targets.append(current)
         elif key == 'TargetAddress':
             if current is None:
                 raise ISCSITextError('TargetAddress before any TargetName in SendTargets response')
             if value not in seen:
                 seen[value] = parse_target_address(value)
-            portal = dict(seen[value])
-            if portal not in current['portals']:
-                current['portals'].append(portal)
+            portal = seen[value]
+            key = (portal['address'], portal['port'], portal['tpgt'])
+            if key not in current_keys:         # a list search here made parsing quadratic in a target's portals
+                current_keys.add(key)
+                current['portals'].append(dict(portal))
         elif key == 'TargetAlias':
             if current is not None:
                 current['alias'] = value

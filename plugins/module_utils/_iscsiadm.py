@@ -24,6 +24,9 @@ import errno
 import os
 import time
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
+
+
 # code: (name, what iscsiadm means, hint for the user or None)
 EXIT_CODES = {
     0: ("SUCCESS", "success", None),
@@ -175,7 +178,7 @@ class Iscsiadm:
                 # iscsiadm's paths are compiled in: run the root's own iscsiadm inside it
                 inside = None
                 for cand in ("/usr/sbin/iscsiadm", "/sbin/iscsiadm"):
-                    if os.path.exists(os.path.join(self.root, cand.lstrip("/"))):
+                    if os.path.exists(host_path(self.root, cand)):
                         inside = cand
                         break
                 if inside is None:
@@ -296,7 +299,7 @@ class DbLock:
     """
 
     def __init__(self, root="/", timeout=30.0, lock_dir=LOCK_DIR):
-        base = os.path.join(root or "/", lock_dir.lstrip("/"))
+        base = host_path(root, lock_dir)
         self.lock_file = os.path.join(base, "lock")
         self.write_file = os.path.join(base, "lock.write")
         self.base = base

@@ -30,6 +30,12 @@ import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import (
+    ascii_int,
+    check_one_line,
+    is_ascii_digits,
+    split_lf,
+)
 
 MAX_STR_BYTES = 255
 BOOL_CHOICES = ("No", "Yes")
@@ -263,11 +269,10 @@ def normalize_value(key, value, spec, field):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str):
-            text = value.strip()
-            try:
-                value = int(text, 10)
-            except ValueError:
-                raise InputError(field, "%s must be %s, got %s" % (key, spec.describe(), shown))
+            number = ascii_int(value.strip(), signed=True)
+            if number is None:
+                raise InputError(field, "%s must be %s in ASCII digits, got %s" % (key, spec.describe(), shown))
+            value = number
         if not isinstance(value, int):
             raise InputError(field, "%s must be %s, got %s" % (key, spec.describe(), shown))
         if not spec.low <= value <= spec.high:
@@ -315,8 +320,7 @@ def normalize_value(key, value, spec, field):
     if text == "":
         raise InputError(field, "%s must not be empty (open-iscsi ignores a key without a value); to remove it use "
                                 "state=absent" % key)
-    if "\n" in text or "\r" in text or "\0" in text:
-        raise InputError(field, "%s must be one line without NUL bytes" % key)
+    check_one_line(text, field, key)
     if text != text.strip():
         raise InputError(field, "%s must not start or end with white space (open-iscsi strips it, so the stored "
                                 "value would differ)" % key)
@@ -424,7 +428,7 @@ def validate_iface_settings(settings, field="settings"):
 def _version_tuple(text):
     out = []
     for part in str(text).split("-", 1)[0].split("."):
-        if not part.isdigit():
+        if not is_ascii_digits(part):
             break
         out.append(int(part))
     return tuple(out)
@@ -454,7 +458,7 @@ _LINE_KEY_RE = re.compile(r"^(?P<head>[ \t]*#?[ \t]*)(?P<key>[A-Za-z0-9_][A-Za-z
 def mask_text(text):
     """*text* with the value of every secret key masked, active or commented out (for diffs)."""
     out = []
-    for line in (text or "").splitlines(True):
+    for line in split_lf(text or ""):
         m = _LINE_KEY_RE.match(line)
         if m and m.group("key") in SECRET_KEYS and m.group("value"):
             line = "%s%s%s%s%s" % (m.group("head"), m.group("key"), m.group("sep"), MASK, m.group("tail"))

@@ -5,7 +5,8 @@
 """The one parser/renderer for open-iscsi's ``key = value`` files.
 
 iscsid.conf, node records (``# BEGIN RECORD`` ... ``# END RECORD``), iface records and send_targets records all use
-the same line format: ``key = value``, ``#`` comments, blank lines.  :class:`KVFile` keeps every line as it was read
+the same line format: ``key = value``, ``#`` comments, blank lines; a line ends at ``\n`` only (``fgets``), see
+:mod:`._textrules`.  :class:`KVFile` keeps every line as it was read
 (comments, spacing, ordering, line endings, a missing final newline) and changes only the lines it is asked to, so a
 parse followed by a render with no change gives back the input byte for byte.
 
@@ -15,6 +16,8 @@ Pure Python, standard library only, no ansible import.
 from __future__ import annotations
 
 import re
+
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import first_control, split_lf
 
 # A key as open-iscsi writes it: node.conn[0].timeo.login_timeout, iface.iscsi_ifacename, discovery.sendtargets.x ...
 KEY_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\[\]-]*\Z")
@@ -66,8 +69,9 @@ def check_value(value):
     """Raise ValueError unless *value* can be written on one line."""
     if not isinstance(value, str):
         raise ValueError("value must be a string")
-    if "\n" in value or "\r" in value or "\0" in value:
-        raise ValueError("value must not contain a newline or NUL byte")
+    ch = first_control(value)
+    if ch is not None:
+        raise ValueError("value must not contain a control character or line separator (found U+%04X)" % ord(ch))
     if value != value.strip(" \t"):
         raise ValueError("value must not start or end with white space (open-iscsi strips it)")
 
@@ -83,7 +87,8 @@ class KVFile:
     def parse(cls, text):
         if isinstance(text, bytes):
             text = text.decode("utf-8", "surrogateescape")
-        return cls([_Line(raw) for raw in text.splitlines(True)])
+        # Lines end at \n only, as iscsiadm's fgets() reads them (str.splitlines would also break at \v, \f, U+2028...)
+        return cls([_Line(raw) for raw in split_lf(text)])
 
     # ----------------------------------------------------------------- reading
     def _index(self):

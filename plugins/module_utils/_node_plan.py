@@ -40,6 +40,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._names import normalize_name
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int
 
 DEFAULT_IFACE = "default"
 AUTH_KEYS = {
@@ -97,9 +98,10 @@ def _check_tpgt(value, field):
     if isinstance(value, bool):
         raise InputError(field, "must be an integer portal group tag 0..65535 (or -1 for none), got %r" % value)
     if isinstance(value, str):
-        if not re.match(r"-?\d+\Z", value.strip()):
+        number = ascii_int(value.strip(), signed=True)
+        if number is None:
             raise InputError(field, "must be an integer portal group tag 0..65535 (or -1 for none), got %r" % value)
-        value = int(value)
+        value = number
     if not isinstance(value, int):
         raise InputError(field, "must be an integer portal group tag 0..65535 (or -1 for none), got %s"
                          % type(value).__name__)

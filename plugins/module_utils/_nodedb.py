@@ -38,6 +38,8 @@ import re
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int, is_ascii_digits
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 ETC_ROOT = "/etc/iscsi"
 VAR_ROOT = "/var/lib/iscsi"
@@ -59,7 +61,7 @@ def is_secret(key):
 
 def _under(root, path):
     """A host path (``/etc/iscsi/nodes``) seen under *root*."""
-    return os.path.join(root or "/", path.lstrip("/"))
+    return host_path(root, path)
 
 
 def _list(path):
@@ -138,10 +140,10 @@ def portal_dirname(address, port, tpgt):
 def parse_portal_dirname(name):
     """``(address, port, tpgt)`` from ``addr,port,tpgt`` (tpgt ``None`` for the oldest ``addr,port``), or ``None``."""
     parts = name.rsplit(",", 2)
-    if len(parts) == 3 and parts[1].isdigit() and re.match(r"-?\d+\Z", parts[2]):
+    if len(parts) == 3 and is_ascii_digits(parts[1]) and ascii_int(parts[2], signed=True) is not None:
         return parts[0], int(parts[1]), int(parts[2])
     parts = name.rsplit(",", 1)
-    if len(parts) == 2 and parts[1].isdigit() and parts[0] and "," not in parts[0]:
+    if len(parts) == 2 and is_ascii_digits(parts[1]) and parts[0] and "," not in parts[0]:
         return parts[0], int(parts[1]), None
     return None
 

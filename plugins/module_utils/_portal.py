@@ -27,6 +27,7 @@ import ipaddress
 import re
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
+from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int, is_ascii_digits
 
 DEFAULT_PORT = 3260
 _LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
@@ -88,10 +89,11 @@ def check_port(value, field="port"):
     if isinstance(value, bool):
         raise InputError(field, "must be a TCP port number 1..65535, got %r" % (value,))
     if isinstance(value, str):
-        if not value.strip().isdigit():
-            raise InputError(field, "port %r is not a number; give a TCP port 1..65535 (iSCSI uses %d)"
-                             % (value, DEFAULT_PORT))
-        value = int(value.strip())
+        number = ascii_int(value.strip())
+        if number is None:
+            raise InputError(field, "port %r is not a number in ASCII digits 0-9; give a TCP port 1..65535 (iSCSI uses "
+                                    "%d)" % (value, DEFAULT_PORT))
+        value = number
     if not isinstance(value, int):
         raise InputError(field, "must be a TCP port number 1..65535, got %s" % type(value).__name__)
     if not 1 <= value <= 65535:
@@ -113,7 +115,7 @@ def _check_dns_name(host, field, original):
             raise InputError(field, "%r is not a valid host: label %r of the DNS name is not letters, digits and "
                                     "inner hyphens (1-63 characters); give an IPv4 address, an IPv6 address in "
                                     "brackets or a DNS name, e.g. %s" % (original, label, _EXAMPLES))
-    if labels[-1].isdigit():
+    if is_ascii_digits(labels[-1]):
         # 300.1.1.1, 10.0.0 - looks like an IPv4 address but is not one.
         raise InputError(field, "%r is not a valid IPv4 address; each of the four numbers must be 0..255, e.g. %s"
                          % (original, _EXAMPLES))

@@ -6,13 +6,17 @@
 
 Files: /etc/default/open-iscsi, /etc/iscsi/iscsi.initramfs, /etc/initramfs-tools/conf.d/open-iscsi.
 
-Reading: every line is kept verbatim.  A line is an *assignment* when it is exactly one simple shell assignment
-(optionally after ``export``, optionally followed by blanks and a ``# comment``) whose value is a plain word: unquoted
-characters without shell meaning, ``'single quoted'`` and ``"double quoted"`` parts (inside double quotes only
-``\\$ \\` \\" \\\\`` escapes, and no ``$`` or backquote at all).  Its value is what the shell would assign.  Any other
-line (comments, blank lines, conditionals, an assignment whose value expands a variable or runs a command) is
-*opaque*: kept as it is and never interpreted, and reported by :meth:`ShFile.opaque_assignments` when it assigns a
-key the caller manages.  As in the shell, the LAST assignment of a key wins.
+Reading: the text is cut into *logical lines* the way the shell reads commands: a line ends at ``\\n`` only (no
+other character ends a line for sh), except inside single or double quotes and after an unquoted backslash, so
+``KEY='first\\nsecond'`` is ONE line whose value holds a newline (a ``#`` comment ends at the ``\\n`` whatever quotes
+it holds).  Here-documents and multi-line ``$( )`` are not followed: their lines stay separate, are kept as they are
+and are opaque. Every logical line is kept verbatim. A logical line is an *assignment* when it is exactly one simple
+shell assignment (optionally after ``export``, optionally followed by blanks and a ``# comment``) whose value is a
+plain word: unquoted characters without shell meaning, ``'single quoted'`` and ``"double quoted"`` parts (inside
+double quotes only ``\\$ \\` \\" \\\\`` escapes, and no ``$`` or backquote at all). Its value is what the shell
+would assign. Any other line (comments, blank lines, conditionals, an assignment whose value expands a variable or
+runs a command) is *opaque*: kept as it is and never interpreted, and reported by :meth:`ShFile.opaque_assignments`
+when it assigns a key the caller manages. As in the shell, the LAST assignment of a key wins.
 
 Writing: :meth:`ShFile.set` replaces the last assignment line of the key (earlier ones are left: the shell overrides
 them anyway) or appends one; :meth:`ShFile.remove` drops every assignment line of the key.  Values are rendered so
@@ -87,7 +91,8 @@ def parse_word(text):
         elif ch == "\\":
             if i + 1 >= n:
                 return None
-            out.append(text[i + 1])
+            if text[i + 1] != "\n":  # backslash-newline is a line continuation: both go
+                out.append(text[i + 1])
             i += 2
         elif ch in SAFE_CHARS or (ch in "]^!{}~" and not (ch == "~" and i == 0)):
             out.append(ch)  # no globbing (* ? [) and no tilde expansion: a plain word
@@ -99,6 +104,43 @@ def parse_word(text):
     if stripped and not stripped.startswith("#"):
         return None
     return "".join(out), rest
+
+
+def logical_line_end(text, pos):
+    """The index of the ``\\n`` that ends the shell command line starting at *pos*, or -1 at the end of *text*:
+    newlines inside quotes and after an unquoted backslash do not end it, a ``#`` comment ends at the next one."""
+    n = len(text)
+    i = pos
+    word_start = True
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            return i
+        if ch == "\\":
+            i += 2
+            word_start = False
+            continue
+        if ch == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                return text.find("\n", i)  # unterminated: a syntax error for sh; keep the physical line
+            i = end + 1
+            word_start = False
+            continue
+        if ch == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if j >= n:
+                return text.find("\n", i)
+            i = j + 1
+            word_start = False
+            continue
+        if ch == "#" and word_start:
+            return text.find("\n", i)
+        word_start = ch in " \t;&|()<>"
+        i += 1
+    return -1
 
 
 class ShLine:
@@ -138,12 +180,13 @@ class ShFile:
         text = text or ""
         while pos < len(text):
             lineno += 1
-            nl = text.find("\n", pos)
+            nl = logical_line_end(text, pos)
             if nl < 0:
                 raw, eol, pos = text[pos:], "", len(text)
             else:
                 raw, eol, pos = text[pos:nl], "\n", nl + 1
             lines.append(ShLine(raw, eol, lineno))
+            lineno += raw.count("\n")
         return cls(lines)
 
     def render(self):

@@ -17,12 +17,14 @@ description:
     found with O(detect=true) -- every entry whose device (C(/dev/sdX), C(UUID=), C(LABEL=), C(PARTUUID=),
     C(PARTLABEL=), C(/dev/disk/by-*), C(/dev/mapper/*), LVM C(/dev/VG/LV)) resolves to a block device that is, or
     sits on (partitions, device-mapper, LVM, LUKS, md, multipath), a disk of a live iSCSI session (read from sysfs).
-  - The file is parsed the way libmount parses it (octal escapes such as C(\\040), C(#) starts a comment only as the
-    first non-blank character of a line, the last line may lack its newline) and only the option field of the chosen
-    lines changes; every other byte stays as it was. The write is atomic (temporary file and rename in the same
-    directory) and keeps the file's owner and mode.
+  - The file is parsed the way libmount parses it (lines end at a newline only, octal escapes such as C(\\040), C(#)
+    starts a comment only as the first non-blank character of a line, fields after the sixth are ignored, the last
+    line may lack its newline) and only the option field of the chosen lines changes; every other byte stays as it
+    was. The file is locked while it is read and written, so two runs at once never lose a change; the write is
+    atomic (temporary file and rename in the same directory) and keeps the file's owner and mode.
   - Every entry considered is reported with the reason it was or was not chosen. Several entries for one mount point
-    are reported (RV(duplicates)) and each of them is handled; they are never merged.
+    are reported (RV(duplicates)); when one of them is chosen, every one of them gets the options (mount(8) uses the
+    last entry of a mount point, systemd's fstab generator the first); they are never merged.
   - Never mounts, unmounts or reloads anything; RV(daemon_reload_needed) says when C(systemctl daemon-reload) is due
     for systemd's fstab generator to see the change.
 author:
@@ -60,7 +62,8 @@ options:
     description:
       - More options to put on the chosen entries, as C(name) or C(name=value) (e.g.
         V(x-systemd.device-timeout=30s)). A C(name=value) option already present with another value gets this value.
-      - Options must not contain commas, blanks or control characters.
+      - Options must not contain commas, blanks or control characters, and must hold an even number of double quotes
+        (libmount reads the options after an unpaired one as part of it).
     type: list
     elements: str
     default: []
@@ -187,10 +190,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._boot_plan import NETDEV, NOFAIL, plan_fstab
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import Fstab, check_option
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 _OPTION_RE = re.compile(r"[^,\s\x00-\x1f\x7f]+\Z")
 LANG_C = {"LANG": "C", "LC_ALL": "C"}
@@ -210,6 +219,7 @@ def parse_extra_options(options):
         if not isinstance(item, str) or not item or not _OPTION_RE.match(item) or item.startswith("="):
             raise InputError("options", "%r is not a mount option: give one option per item, as name or "
                                         "name=value, without commas, blanks or control characters" % (item,))
+        check_option(item, "options")  # one option for libmount too (double quotes balanced)
         name, sep, value = item.partition("=")
         if sep:
             if name in set_values and set_values[name] != value:
@@ -266,9 +276,10 @@ def run_module():
         module.fail_json(msg=str(exc))
 
     root = p["root"]
-    fstab_path = os.path.join(root, p["fstab"].lstrip("/"))
+    fstab_path = host_path(root, p["fstab"])
     if os.path.isdir(fstab_path):
         module.fail_json(msg="fstab: %s is a directory" % fstab_path)
+    lock_for_update(module, fstab_path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(fstab_path)
     except OSError as exc:

@@ -173,8 +173,8 @@ sessions:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import read_text, write_atomic
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iface_plan import (
@@ -197,6 +197,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import
     read_nodes,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 RECORD_MODE = 0o600
 FIELDS = (("transport", "iface.transport_name"), ("net_ifacename", "iface.net_ifacename"),
@@ -204,7 +205,7 @@ FIELDS = (("transport", "iface.transport_name"), ("net_ifacename", "iface.net_if
 
 
 def under(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    return host_path(root, path)
 
 
 def summary(settings):
@@ -223,7 +224,7 @@ def text_lines(settings, keys):
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=dict(
+    module = SettingsModule(argument_spec=dict(
         name=dict(type="str", required=True),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         transport=dict(type="str", choices=list(TRANSPORTS)),

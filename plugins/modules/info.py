@@ -364,18 +364,17 @@ traps:
       message: NIC(s) eno1 use the bnx2x driver, whose iSCSI offload (bnx2i) needs iscsiuio, which is not installed
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _dm, _health, _hostinfo, _nodedb, _sysfs
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 INITIATORNAME_PATH = "/etc/iscsi/initiatorname.iscsi"
 
 
 def _read_initiatorname(root):
-    path = os.path.join(root, INITIATORNAME_PATH.lstrip("/"))
+    path = host_path(root, INITIATORNAME_PATH)
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8", "surrogateescape")

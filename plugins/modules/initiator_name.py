@@ -213,7 +213,12 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import (
     KEEP,
     InitiatorNameFile,
@@ -225,6 +230,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._names import 
     normalize_name,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 FILE_MODE = 0o600
 LANG_C = {"LANG": "C", "LC_ALL": "C"}
@@ -234,7 +240,7 @@ _OPT_OUT_RE = re.compile(r"""^\s*NO_ISCSI_IN_INITRAMFS=["']?yes["']?\s*$""", re.
 
 
 def under_root(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    return host_path(root, path)
 
 
 def _safe(text):
@@ -324,6 +330,7 @@ def run_module():
     path = under_root(root, p["path"])
     if os.path.isdir(path):
         module.fail_json(msg="path: %s is a directory; give the initiator name file itself" % path)
+    lock_for_update(module, path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(path)
     except OSError as exc:

@@ -254,6 +254,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo impo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._initiatorname import InitiatorNameFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import ShFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 LANG_C = {"LANG": "C", "LC_ALL": "C"}
 SECRET_MODE = 0o600
@@ -261,7 +262,7 @@ INTERFACE_NOTE = "run/initramfs/open-iscsi.interface"
 
 
 def under(root, path):
-    return os.path.join(root, path.lstrip("/"))
+    return host_path(root, path)
 
 
 def read(module, path):

@@ -186,13 +186,17 @@ backup_file:
 import os
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf import (
     RESTART_KEYS,
-    SECRET_KEYS,
     holds_secret,
     mask_text,
     plan_conf,
@@ -203,6 +207,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsid_conf i
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import iter_record_paths, read_send_targets
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 SECRET_MODE = 0o600
 NEW_FILE_MODE = 0o644
@@ -279,21 +284,17 @@ def run_module():
         path=dict(type="path", default="/etc/iscsi/iscsid.conf"),
         root=dict(type="path", default="/"),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = SettingsModule(argument_spec=argument_spec, supports_check_mode=True)
     p = module.params
-    if isinstance(p["settings"], dict):
-        # A secret given by mistake in settings (not no_log) must not be echoed back in the failure's invocation.
-        for key, value in p["settings"].items():
-            if key in SECRET_KEYS and isinstance(value, str) and value:
-                module.no_log_values.add(value)
     try:
         values = validate(p)
     except InputError as exc:
         module.fail_json(msg=str(exc))
 
-    path = os.path.join(p["root"], p["path"].lstrip("/"))
+    path = host_path(p["root"], p["path"])
     if os.path.isdir(path):
         module.fail_json(msg="path: %s is a directory, not an iscsid.conf file" % path)
+    lock_for_update(module, path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(path)
     except OSError as exc:

@@ -360,8 +360,8 @@ commands:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import (
     SECRET_NODE_KEYS,
@@ -373,6 +373,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan imp
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import db_root_info, read_nodes
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 # Needed only when something is written: imported then (see _writers), so that a run with nothing to change does not
 # load (and compile, inside AnsiballZ) them.
@@ -459,7 +460,18 @@ class Applier:
 
     def host(self, rel):
         """A DB-relative path as seen from this process (under root)."""
-        return os.path.join(self.root, self.db.lstrip("/"), rel)
+        return host_path(self.root, "%s/%s" % (self.db.rstrip("/"), rel), follow=False)
+
+    def tmp_dir(self, path):
+        """Where a record's temporary file goes: the DB root, which iscsiadm does not scan for records (in the
+        record's own directory iscsiadm could read it as an iface record), when it is on the same file system."""
+        db_root = host_path(self.root, self.db)
+        try:
+            if os.stat(db_root).st_dev == os.stat(os.path.dirname(path)).st_dev:
+                return db_root
+        except OSError:
+            pass
+        return os.path.dirname(path)
 
     def fail(self, msg, **kw):
         self.module.fail_json(msg=msg, **kw)
@@ -479,7 +491,7 @@ class Applier:
             self.adm.node_update(step.target, step.portal_arg, step.iface, step.tpgt, pairs,
                                  context="updating %d key(s) of %s" % (len(pairs), step.label()))
         if step.secret_changes:
-            path = os.path.join(self.root, step.record["path"].lstrip("/"))
+            path = host_path(self.root, step.record["path"])
             w = _writers()
             with w["iscsiadm"].DbLock(self.root):
                 text = w["fileio"].read_text(path)
@@ -487,7 +499,8 @@ class Applier:
                     self.fail("the record file %s of %s vanished while the task ran" % (step.record["path"],
                                                                                         step.label()))
                 new = w["text"].apply_keys(text, dict((key, value) for key, _was, value in step.secret_changes))
-                w["fileio"].write_atomic(self.module, path, new, mode=RECORD_MODE, force_mode=True)
+                w["fileio"].write_atomic(self.module, path, new, mode=RECORD_MODE, force_mode=True,
+                                         tmp_dir=self.tmp_dir(path))
 
     # ----------------------------------------------------------------- creation
     def create(self, steps):
@@ -524,7 +537,8 @@ class Applier:
                     path = self.host(rel)
                     directory = os.path.dirname(path)
                     make_dirs(directory)
-                    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
+                    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp",
+                                               dir=self.tmp_dir(path))
                     temps.append((tmp, path, step))
                     with os.fdopen(fd, "wb") as handle:
                         os.fchmod(handle.fileno(), RECORD_MODE)
@@ -647,12 +661,8 @@ def _collect_secrets(params):
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = SettingsModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
-    for entry in [p] + list(p.get("nodes") or []):
-        for key, value in ((entry or {}).get("settings") or {}).items():
-            if str(key).endswith((".password", ".password_in")) and isinstance(value, str) and value:
-                module.no_log_values.add(value)  # misplaced secret: keep it out of the failure's invocation
     try:
         if not os.path.isabs(p["root"]):
             raise InputError("root", "must be an absolute path, got %r" % p["root"])

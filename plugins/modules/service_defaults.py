@@ -116,10 +116,16 @@ import re
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff,
+    lock_for_update,
+    read_text,
+    write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._fstab import escape
 from ansible_collections.openiscsi.initiator.plugins.module_utils._hostinfo import init_system
 from ansible_collections.openiscsi.initiator.plugins.module_utils._shfile import ShFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 VG_RE = re.compile(r"[A-Za-z0-9+_.][A-Za-z0-9+_.-]*\Z")
 KEYS = {
@@ -196,9 +202,10 @@ def run_module():
     except InputError as exc:
         module.fail_json(msg=str(exc))
 
-    path = os.path.join(p["root"], p["path"].lstrip("/"))
+    path = host_path(p["root"], p["path"])
     if os.path.isdir(path):
         module.fail_json(msg="path: %s is a directory" % path)
+    lock_for_update(module, path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(path)
     except OSError as exc:

@@ -180,3 +180,29 @@ def test_iscsiadm_failure_is_explained(ns):
     assert "creating the record of %s 192.0.2.10:3260 iface nosuch" % T1 in res["msg"]
     assert "iscsiadm failed with exit code" in res["msg"]
     assert not (ns.db / "nodes" / T1).exists() or not os.listdir(str(ns.db / "nodes" / T1))
+
+
+def test_secret_updates_never_put_a_temporary_file_where_iscsiadm_reads_records(ns):
+    """iscsiadm reads every file of a record directory as an iface record: a temporary file there, even for a
+    moment, trips a concurrent iscsiadm (issue 12).  A watcher lists the directory while the secret is rotated."""
+    import threading
+
+    spec = [{"target": T1, "portal": "192.0.2.10", "tpgt": 1}]
+    assert ns.module(nodes=spec, auth={"username": "alice", "password": SECRETS[0]})["changed"]
+    record_dir = ns.db / "nodes" / T1 / "192.0.2.10,3260,1"
+    assert sorted(os.listdir(str(record_dir))) == ["default"]
+    seen, stop = set(), threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            seen.update(os.listdir(str(record_dir)))
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        for i in range(6):
+            res = ns.module(nodes=spec, auth={"username": "alice", "password": "%s-%d" % (SECRETS[2], i)})
+            assert res["changed"], res
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen == {"default"}, seen
