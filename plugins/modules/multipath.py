@@ -296,10 +296,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._dm import maps_without_healthy_path, read_maps
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
-from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import file_diff, read_text, write_atomic
+from ansible_collections.openiscsi.initiator.plugins.module_utils._fileio import (
+    file_diff, lock_for_update, read_text, write_atomic,
+)
 from ansible_collections.openiscsi.initiator.plugins.module_utils._mpconf import MpConf, MpConfError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._multipath_plan import coherence, parse_request, plan
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import read_nodes
+from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
 
 C_ENV = {"LANG": "C", "LC_ALL": "C"}
 # multipath-tools' own words for a line it could not take (libmultipath parser.c and dict.c).
@@ -379,7 +382,8 @@ def run_module():
         module.fail_json(msg=str(exc))
 
     root = p["root"]
-    path = os.path.join(root, p["path"].lstrip("/"))
+    path = host_path(root, p["path"])
+    lock_for_update(module, path)  # until exit_json/fail_json: read, plan and write under it
     try:
         old_text = read_text(path)
     except OSError as exc:

@@ -208,3 +208,18 @@ def test_coherence_rules():
     assert coherence({"defaults": {"fast_io_fail_tmo": "off"}, "overrides": {"fast_io_fail_tmo": "5"}}, [120]) == []
     assert [c["code"] for c in coherence({"defaults": {"features": "1 queue_if_no_path"}, "overrides": {}})] == [
         "queue_forever"]
+
+
+def test_root_is_never_escaped_through_a_symlink(capsys, tmp_path):
+    """/img/etc/multipath.conf -> /elsewhere/multipath.conf is /img/elsewhere/multipath.conf, as in a chroot."""
+    img, outside = tmp_path / "img", tmp_path / "elsewhere"
+    (img / "etc").mkdir(parents=True)
+    (img / "elsewhere").mkdir()
+    outside.mkdir()
+    (outside / "multipath.conf").write_text(SITE)
+    os.symlink("/elsewhere/multipath.conf", str(img / REL))
+    before = file_states(outside)
+    res = run(capsys, img, defaults={"polling_interval": 9})
+    assert res["_rc"] == 0 and res["changed"], res
+    assert file_states(outside) == before
+    assert "polling_interval 9" in (img / "elsewhere" / "multipath.conf").read_text()
