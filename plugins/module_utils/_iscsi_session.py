@@ -20,6 +20,7 @@ import socket
 import time
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import (
+    ISCSIAuthError,
     ISCSIConnectionError,
     ISCSIError,
     ISCSIProtocolError,
@@ -368,7 +369,12 @@ class Session(object):
                 negotiator = LoginNegotiator(self.params, itt=self._next_itt(), cmdsn=self.cmdsn)
                 self._send(negotiator.first_request())
                 while True:
-                    pdu = self._read(allowed=(OP_LOGIN_RSP, OP_REJECT), max_data=self.max_recv)
+                    try:
+                        pdu = self._read(allowed=(OP_LOGIN_RSP, OP_REJECT), max_data=self.max_recv)
+                    except ISCSIConnectionError as exc:
+                        if negotiator.rounds or isinstance(exc, (ISCSITimeout, ISCSITruncatedError)):
+                            raise
+                        raise self._closed_at_login(negotiator, exc)
                     self.reached_target = True
                     nxt = negotiator.handle(pdu)
                     if nxt is None:
@@ -404,6 +410,19 @@ class Session(object):
         info['portal'] = format_portal(host, port)
         info['redirects'] = list(self.redirects)
         return info
+
+    def _closed_at_login(self, negotiator, exc):
+        """The target accepted the connection, read the first Login Request and closed the connection without a
+        Login Response.  With ``AuthMethod=None`` offered this is how LIO ends a security negotiation it cannot
+        accept (a portal that requires CHAP): say so, and do not call the portal unreachable."""
+        if negotiator.auth_offer() != ['None'] or not str(exc).startswith('the target closed'):
+            return exc
+        self.reached_target = True
+        return ISCSIAuthError(
+            'the target closed the connection in answer to the login request, without a Login Response: it ended '
+            'the security negotiation, most likely because it requires CHAP and the initiator offered '
+            'AuthMethod=None (no CHAP credentials are set); give the node record (or discovery record) its CHAP '
+            'user name and password')
 
     # ------------------------------------------------------------------ discovery
     def send_targets(self, value='All', timeout=None):

@@ -12,7 +12,9 @@ import time
 import pytest
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _iscsi_pdu as P
+from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_chap import ChapCredentials
 from ansible_collections.openiscsi.initiator.plugins.module_utils._iscsi_errors import (
+    ISCSIAuthError,
     ISCSIConnectionError,
     ISCSIDigestError,
     ISCSILimitError,
@@ -222,6 +224,25 @@ def test_context_manager_logs_out():
     with make_session(target, target_name=TGT) as s:
         s.login()
     assert len(target.requests(P.OP_LOGOUT_REQ)) == 1 and s.state == 'closed'
+
+
+def test_target_closing_at_auth_method_none_is_an_authentication_failure():
+    """LIO closes the connection without a Login Response when a portal requires CHAP and AuthMethod=None is offered:
+    the portal is reachable and the error says CHAP is most likely missing."""
+    target = MiniTarget()
+    target.respond = lambda pdu: (target.sent.append(pdu), setattr(target, "closed", True), [])[2]
+    s = make_session(target, target_name=TGT)
+    with pytest.raises(ISCSIAuthError) as info:
+        s.login()
+    assert "most likely because it requires CHAP" in str(info.value) and not info.value.retryable
+    assert s.reached_target is True
+    # with CHAP offered, the same close stays a connection error
+    target2 = MiniTarget()
+    target2.respond = lambda pdu: (target2.sent.append(pdu), setattr(target2, "closed", True), [])[2]
+    s2 = make_session(target2, target_name=TGT, chap=ChapCredentials("user", "secret-secret1"))
+    with pytest.raises(ISCSIConnectionError) as info2:
+        s2.login()
+    assert not isinstance(info2.value, ISCSIAuthError) and "the target closed the connection" in str(info2.value)
 
 
 def test_login_twice_refused():
