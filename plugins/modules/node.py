@@ -303,7 +303,9 @@ RETURN = r"""
 records:
   description:
     - One entry per record that changed (or would change, in check mode), in the order given, with what happened to
-      it. Unchanged records are only counted in RV(summary). Secrets are masked.
+      it and the names of the keys that changed. Unchanged records are only counted in RV(summary).
+    - No values, not even the non-secret ones (they are in the diff, with C(--diff)); the result stays small and
+      holds nothing a secret could hide in.
   returned: success
   type: list
   elements: dict
@@ -323,9 +325,11 @@ records:
     action:
       description: V(create), V(update), V(delete) or V(none).
       type: str
-    changes:
-      description: Changed keys with their C(before) and C(after) values (V(null) = empty; secrets C(********)).
-      type: dict
+    keys:
+      description: The names of the keys set or changed, secrets included (C(node.session.auth.password)); their
+        values are not returned.
+      type: list
+      elements: str
       returned: when keys changed
     session_live:
       description: V(true) when a session of the record is live (changes apply at its next login).
@@ -337,9 +341,7 @@ records:
       tpgt: -1
       iface: default
       action: update
-      changes:
-        node.startup: {before: manual, after: automatic}
-        node.session.auth.password: {before: null, after: "********"}
+      keys: [node.startup, node.session.auth.password]
 summary:
   description: How many records were (or would be) created, updated, deleted and left unchanged.
   returned: success
@@ -360,8 +362,6 @@ commands:
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import (
     SECRET_NODE_KEYS,
@@ -371,6 +371,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan imp
     summarize,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import db_root_info, read_nodes
+from ansible_collections.openiscsi.initiator.plugins.module_utils._nolog import ScrubbingModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
 
@@ -647,7 +648,8 @@ def _collect_secrets(params):
 
 
 def run_module():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # ScrubbingModule: secrets out of the log and the result in one pass (ansible-core's costs records x secrets)
+    module = ScrubbingModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     for entry in [p] + list(p.get("nodes") or []):
         for key, value in ((entry or {}).get("settings") or {}).items():
