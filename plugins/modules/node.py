@@ -243,6 +243,8 @@ attributes:
     details:
       - Record files written directly (new records, secrets) are written to a temporary file and renamed.
 notes:
+  - With more than 64 entries in O(nodes), the echo of the arguments in the result (C(invocation), shown with
+    C(-vvv)) gives their number instead of the entries, so that the result stays small.
   - Changes to a record take effect at the next login of its session; the module does not log in or out (see
     M(openiscsi.initiator.session)), except with O(force=true) for a deletion.
 seealso:
@@ -389,6 +391,7 @@ def _writers():
 
 
 RECORD_MODE = 0o600
+ECHO_LIMIT = 64  # the invocation echoes at most this many entries of nodes (4096 would double the result)
 DIR_MODE = 0o700  # what iscsiadm's directories end up with (it asks for 0770 under umask 077)
 
 
@@ -707,7 +710,11 @@ def run_module():
         except iscsiadm.IscsiadmError as exc:
             module.fail_json(msg=exc.message, rc=exc.rc, summary=summarize(steps))
 
+    args = dict(p)
+    if len(p["nodes"] or []) > ECHO_LIMIT:
+        args["nodes"] = "%d entries (more than %d: not echoed; see records and summary)" % (len(p["nodes"]), ECHO_LIMIT)
     result = dict(
+        invocation=dict(module_args=args),
         changed=bool(changed_steps),
         records=[s.view() for s in steps if s.changed],
         summary=summarize(steps),
