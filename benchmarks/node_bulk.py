@@ -210,7 +210,7 @@ class Bench:
     def fresh_db(self):
         """A new empty node DB over /etc/iscsi (and /var/lib/iscsi when the host has it); the previous one's
         mounts are taken off first, so that mounts do not pile up over hundreds of runs."""
-        for _ in range(self.mounts):
+        for _mount in range(self.mounts):
             subprocess.run(["umount", "-l", "/run/lock"], check=False)
             for target in ("/etc/iscsi", "/var/lib/iscsi"):
                 if os.path.isdir(target):
@@ -432,8 +432,8 @@ def main():
         print("   iscsiadm shell loop (new + update):  wall %7.2f s  (runs %s at %d records%s)"
               % (loop_wall, " ".join("%.2f" % w for w in loop), lm,
                  "" if lm == n else ", x %d/%d per record: not run at %d, capped by --loop-cap=%d; its real cost "
-                 "grows faster than that (every call reads the whole DB), so this favours the loop" % (n, lm, n,
-                                                                                                      args.loop_cap)))
+                 "grows faster than that (every call reads the whole DB), so this favours the loop"
+                 % (n, lm, n, args.loop_cap)))
         print("   community.general.open_iscsi loop:   task %7.2f s  (runs %s at %d records%s)"
               % (inc_task, " ".join("%.2f" % r[0] for r in inc), m,
                  "" if m == n else ", x %d/%d per record: not run at %d, capped by --incumbent-cap=%d because it "

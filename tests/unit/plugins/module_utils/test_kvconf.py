@@ -136,7 +136,7 @@ def test_read_values_reads_like_the_line_parser_on_odd_text():
     rng = random.Random(15)
     pieces = ["node.startup", "a.b[0].c", " ", "\t", "=", " = ", "#", "x", "value with = sign", "\n", "\r\n", "\r",
               "\x0c", "\u2028", "", "-", "_k"]
-    for _ in range(3000):
-        _same_reading("".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))))
+    for _n in range(3000):
+        _same_reading("".join(rng.choice(pieces) for _p in range(rng.randint(0, 14))))
     _same_reading("k = v\nk = w\n  j=1  \n# k = 9\nk =\n")
     assert isinstance(kv.read_values("k = v\n"), kv.KVValues)

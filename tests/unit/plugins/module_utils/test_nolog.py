@@ -41,10 +41,10 @@ def test_random_strings_like_ansible_core():
     """Overlapping, nested and repeated secrets in short strings of a small alphabet."""
     rng = random.Random(15)
     alphabet = "ab:-.1"
-    for _ in range(300):
+    for _case in range(300):
         # one secret per length: ansible-core's order among secrets of one length is its set's order
-        secrets = set("".join(rng.choice(alphabet) for _ in range(length)) for length in rng.sample(range(1, 6), 3))
-        values = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(6)]
+        secrets = set("".join(rng.choice(alphabet) for _s in range(length)) for length in rng.sample(range(1, 6), 3))
+        values = ["".join(rng.choice(alphabet) for _c in range(rng.randint(0, 12))) for _v in range(6)]
         assert Scrubber(secrets).scrub(values) == remove_values(values, secrets), (secrets, values)
 
 
@@ -64,7 +64,7 @@ def test_cost_is_linear_in_records_not_records_times_secrets():
         start = time.process_time()
         out = Scrubber(secrets).scrub(result)
         return time.process_time() - start, out
-    small, _ = run(1024)
+    small, _out = run(1024)
     large, out = run(4096)
     assert large < max(small, 0.01) * 8, (small, large)  # x4 the records: linear is ~x4, quadratic ~x16
     assert out[5]["target"] == "iqn.2001-04.com.example:bench.lun00005"

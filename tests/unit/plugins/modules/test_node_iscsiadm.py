@@ -134,7 +134,7 @@ def test_mutual_chap_off_and_clear(ns):
     rel = "nodes/%s/192.0.2.10,3260" % T1
     res = ns.module(target=T1, portal="192.0.2.10", auth={"username_in": "", "password_in": ""})
     assert res["changed"] and set(res["records"][0]["keys"]) == {"node.session.auth.username_in",
-                                                                    "node.session.auth.password_in"}
+                                                                 "node.session.auth.password_in"}
     text = ns.file(rel)
     assert "username_in" not in text and "password_in" not in text
     assert "node.session.auth.password = %s" % SECRETS[0] in text
