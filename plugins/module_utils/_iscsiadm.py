@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
 import time
 
 from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
@@ -201,15 +202,32 @@ class Iscsiadm:
                     raise SecretOnCommandLine("refusing to run iscsiadm: a CHAP secret would appear on its command "
                                               "line")
 
-    def run(self, args, ok=(0,), context=None, record=None, discovery=False):
-        """Run ``iscsiadm ARGS``; return ``(rc, stdout, stderr)`` when rc is in *ok*, else raise IscsiadmError."""
+    def run(self, args, ok=(0,), context=None, record=None, discovery=False, large_output=False):
+        """Run ``iscsiadm ARGS``; return ``(rc, stdout, stderr)`` when rc is in *ok*, else raise IscsiadmError.
+
+        *large_output*: for output of megabytes (``-o show`` of thousands of records, 3.5 kB each): read with
+        ``subprocess`` (chunks joined once) rather than ``run_command``, which appends every 32 kB chunk to the
+        whole output so far (2.5 s instead of 0.45 s for the 14 MB of 4096 records)."""
         cmd = list(self.binary) + [str(a) for a in args]
         self._guard(cmd)
         self.calls.append(cmd)
-        rc, out, err = self.module.run_command(cmd, environ_update={"LANG": "C", "LC_ALL": "C"})
+        if large_output:
+            rc, out, err = self._run_large(cmd)
+        else:
+            rc, out, err = self.module.run_command(cmd, environ_update={"LANG": "C", "LC_ALL": "C"})
         if rc not in ok:
             raise IscsiadmError(rc, describe(rc, err, context, record, discovery, self._secrets), cmd, out, err)
         return rc, out, err
+
+    def _run_large(self, cmd):
+        env = dict(os.environ, LANG="C", LC_ALL="C")
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=env, check=False)
+        except OSError as exc:
+            self.module.fail_json(msg="cannot run %s: %s" % (cmd[0], exc), cmd=cmd[0])
+        return (proc.returncode, proc.stdout.decode("utf-8", "surrogateescape"),
+                proc.stderr.decode("utf-8", "surrogateescape"))
 
     # ------------------------------------------------------------------ node records
     @staticmethod
@@ -247,7 +265,8 @@ class Iscsiadm:
         args = ["-m", "node", "-o", "show"]
         if with_secrets:
             args.append("-S")
-        return self.run(args, ok=(0, 21), context=context or "reading the node records back with iscsiadm")
+        return self.run(args, ok=(0, 21), context=context or "reading the node records back with iscsiadm",
+                        large_output=True)
 
     # ------------------------------------------------------------------ iface records
     def iface_new(self, name, context=None):

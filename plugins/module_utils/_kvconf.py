@@ -186,3 +186,52 @@ class KVFile:
             if line.eol:
                 return line.eol
         return "\n"
+
+
+# A line that _ACTIVE_RE takes for ``key = value`` (value without the blanks around it), over a whole text at once.
+_VALUES_RE = re.compile(r"^[ \t]*([A-Za-z0-9_][A-Za-z0-9_.\[\]-]*)[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)
+# Line breaks str.splitlines knows besides \n: with any of them, read_values takes the line-by-line parse.
+_OTHER_BREAKS_RE = re.compile("[\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+class KVValues:
+    """The reading side of :class:`KVFile` (``get``, ``in``, ``items``, ``as_dict``, ``duplicates``) for a text read
+    and not changed: one regular expression over the whole text instead of an object per line (reading thousands of
+    node records is most of a run with nothing to change)."""
+
+    def __init__(self, pairs):
+        self._pairs = pairs
+        self._effective = dict(pairs)
+
+    def get(self, key, default=None):
+        return self._effective.get(key, default)
+
+    def __contains__(self, key):
+        return key in self._effective
+
+    def items(self):
+        return list(self._pairs)
+
+    def as_dict(self):
+        return dict(self._effective)
+
+    def duplicates(self):
+        if len(self._effective) == len(self._pairs):
+            return []
+        seen, dups = set(), []
+        for key, _value in self._pairs:
+            if key in seen and key not in dups:
+                dups.append(key)
+            seen.add(key)
+        return dups
+
+
+def read_values(text):
+    """The active ``key = value`` pairs of *text*, for reading only: a :class:`KVValues` (or a :class:`KVFile` when
+    the text has line breaks other than ``\\n``, which the line-by-line parse handles), same answers as
+    ``KVFile.parse(text)``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "surrogateescape")
+    if _OTHER_BREAKS_RE.search(text):
+        return KVFile.parse(text)
+    return KVValues(_VALUES_RE.findall(text))

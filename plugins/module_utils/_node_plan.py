@@ -307,7 +307,9 @@ class Step:
         return "%s %s%s iface %s" % (self.target, self.portal_arg, tag, self.iface)
 
     def view(self):
-        """The printable summary (secrets masked) returned by the module."""
+        """What the module returns for this record: its identity, the action and the NAMES of the keys that change
+        (no values: a value - a user name, a setting - is something a secret could hide in, and the module's result
+        then has to be compared with every secret; the values are in the diff)."""
         out = {
             "target": self.target,
             "portal": self.portal_arg,
@@ -315,13 +317,9 @@ class Step:
             "iface": self.iface,
             "action": self.action if self.changed else "none",
         }
-        changes = {}
-        for key, before, after in self.changes:
-            changes[key] = {"before": unempty(before), "after": unempty(after)}
-        for key, was_set, new in self.secret_changes:
-            changes[key] = {"before": MASK if was_set else None, "after": MASK if new else None}
-        if changes:
-            out["changes"] = changes
+        keys = [key for key, _before, _after in self.changes] + [key for key, _was, _new in self.secret_changes]
+        if keys:
+            out["keys"] = keys
         if self.live:
             out["session_live"] = True
         return out

@@ -35,7 +35,7 @@ from __future__ import annotations
 import os
 import re
 
-from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
+from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile, read_values
 from ansible_collections.openiscsi.initiator.plugins.module_utils import _hostinfo
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import Portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._textrules import ascii_int, is_ascii_digits
@@ -202,7 +202,7 @@ def record_version(text):
 
 def parse_node_record(text, with_secrets=False):
     """The fields of one node record's text (no location fields: see :func:`read_node_record`)."""
-    kv = KVFile.parse(text)
+    kv = read_values(text)
     return {
         "version": record_version(text),
         "name": kv.get("node.name"),

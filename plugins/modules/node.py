@@ -243,6 +243,8 @@ attributes:
     details:
       - Record files written directly (new records, secrets) are written to a temporary file and renamed.
 notes:
+  - With more than 64 entries in O(nodes), the echo of the arguments in the result (C(invocation), shown with
+    C(-vvv)) gives their number instead of the entries, so that the result stays small.
   - Changes to a record take effect at the next login of its session; the module does not log in or out (see
     M(openiscsi.initiator.session)), except with O(force=true) for a deletion.
 seealso:
@@ -303,7 +305,9 @@ RETURN = r"""
 records:
   description:
     - One entry per record that changed (or would change, in check mode), in the order given, with what happened to
-      it. Unchanged records are only counted in RV(summary). Secrets are masked.
+      it and the names of the keys that changed. Unchanged records are only counted in RV(summary).
+    - No values, not even the non-secret ones (they are in the diff, with C(--diff)); the result stays small and
+      holds nothing a secret could hide in.
   returned: success
   type: list
   elements: dict
@@ -323,9 +327,11 @@ records:
     action:
       description: V(create), V(update), V(delete) or V(none).
       type: str
-    changes:
-      description: Changed keys with their C(before) and C(after) values (V(null) = empty; secrets C(********)).
-      type: dict
+    keys:
+      description: The names of the keys set or changed, secrets included (C(node.session.auth.password)); their
+        values are not returned.
+      type: list
+      elements: str
       returned: when keys changed
     session_live:
       description: V(true) when a session of the record is live (changes apply at its next login).
@@ -337,9 +343,7 @@ records:
       tpgt: -1
       iface: default
       action: update
-      changes:
-        node.startup: {before: manual, after: automatic}
-        node.session.auth.password: {before: null, after: "********"}
+      keys: [node.startup, node.session.auth.password]
 summary:
   description: How many records were (or would be) created, updated, deleted and left unchanged.
   returned: success
@@ -360,8 +364,6 @@ commands:
 import os
 import tempfile
 
-
-from ansible_collections.openiscsi.initiator.plugins.module_utils._module import SettingsModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._errors import InputError
 from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan import (
     SECRET_NODE_KEYS,
@@ -371,6 +373,7 @@ from ansible_collections.openiscsi.initiator.plugins.module_utils._node_plan imp
     summarize,
 )
 from ansible_collections.openiscsi.initiator.plugins.module_utils._nodedb import db_root_info, read_nodes
+from ansible_collections.openiscsi.initiator.plugins.module_utils._nolog import ScrubbingModule
 from ansible_collections.openiscsi.initiator.plugins.module_utils._portal import normalize_address, parse_portal
 from ansible_collections.openiscsi.initiator.plugins.module_utils._sysfs import read_sessions
 from ansible_collections.openiscsi.initiator.plugins.module_utils._rootfs import host_path
@@ -389,6 +392,7 @@ def _writers():
 
 
 RECORD_MODE = 0o600
+ECHO_LIMIT = 64  # the invocation echoes at most this many entries of nodes (4096 would double the result)
 DIR_MODE = 0o700  # what iscsiadm's directories end up with (it asks for 0770 under umask 077)
 
 
@@ -661,7 +665,8 @@ def _collect_secrets(params):
 
 
 def run_module():
-    module = SettingsModule(argument_spec=argument_spec(), supports_check_mode=True)
+    # ScrubbingModule: secrets out of the log and the result in one pass (ansible-core's costs records x secrets)
+    module = ScrubbingModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     try:
         if not os.path.isabs(p["root"]):
@@ -715,7 +720,11 @@ def run_module():
         except iscsiadm.IscsiadmError as exc:
             module.fail_json(msg=exc.message, rc=exc.rc, summary=summarize(steps))
 
+    args = dict(p)
+    if len(p["nodes"] or []) > ECHO_LIMIT:
+        args["nodes"] = "%d entries (more than %d: not echoed; see records and summary)" % (len(p["nodes"]), ECHO_LIMIT)
     result = dict(
+        invocation=dict(module_args=args),
         changed=bool(changed_steps),
         records=[s.view() for s in steps if s.changed],
         summary=summarize(steps),

@@ -4,9 +4,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from ansible_collections.openiscsi.initiator.plugins.module_utils import _kvconf as kv
 from ansible_collections.openiscsi.initiator.plugins.module_utils._kvconf import KVFile
 
 ISCSID = (
@@ -106,3 +109,34 @@ def test_bad_input_rejected_without_change(key, value):
     with pytest.raises(ValueError):
         kv.set(key, value)
     assert kv.render() == ISCSID
+
+
+# ----------------------------------------------------------------------------------------------- read_values
+def _same_reading(text):
+    slow, fast = kv.KVFile.parse(text), kv.read_values(text)
+    assert fast.as_dict() == slow.as_dict() and list(fast.as_dict()) == list(slow.as_dict()), repr(text)
+    assert fast.items() == slow.items() and fast.duplicates() == slow.duplicates(), repr(text)
+    for key in slow.as_dict():
+        assert key in fast and fast.get(key) == slow.get(key)
+
+
+def test_read_values_reads_like_the_line_parser_on_real_files():
+    data = os.path.join(os.path.dirname(__file__), "data")
+    seen = 0
+    for base, _dirs, files in os.walk(data):
+        for name in files:
+            with open(os.path.join(base, name), "rb") as handle:
+                _same_reading(handle.read())
+            seen += 1
+    assert seen > 5
+
+
+def test_read_values_reads_like_the_line_parser_on_odd_text():
+    import random
+    rng = random.Random(15)
+    pieces = ["node.startup", "a.b[0].c", " ", "\t", "=", " = ", "#", "x", "value with = sign", "\n", "\r\n", "\r",
+              "\x0c", "\u2028", "", "-", "_k"]
+    for _n in range(3000):
+        _same_reading("".join(rng.choice(pieces) for _p in range(rng.randint(0, 14))))
+    _same_reading("k = v\nk = w\n  j=1  \n# k = 9\nk =\n")
+    assert isinstance(kv.read_values("k = v\n"), kv.KVValues)

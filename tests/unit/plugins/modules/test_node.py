@@ -77,13 +77,10 @@ def test_check_mode_predicts_without_touching(capsys, root, no_commands):
     assert res["changed"] is True
     assert res["summary"] == {"create": 1, "update": 2, "delete": 0, "unchanged": 1}
     first, second, third = res["records"]  # the fourth entry changes nothing and is not listed
-    assert first["changes"] == {
-        "node.startup": {"before": "manual", "after": "automatic"},
-        "node.session.auth.authmethod": {"before": "None", "after": "CHAP"},
-        "node.session.auth.username": {"before": None, "after": "bob"},
-        "node.session.auth.password": {"before": None, "after": "********"},
-    }
-    assert second["changes"] == {"node.session.auth.password": {"before": "********", "after": "********"}}
+    assert sorted(first["keys"]) == ["node.session.auth.authmethod", "node.session.auth.password",
+                                     "node.session.auth.username", "node.startup"]
+    assert second["keys"] == ["node.session.auth.password"]
+    assert "changes" not in first  # names only: the values are in the diff
     assert (third["action"], third["portal"], third["tpgt"]) == ("create", "[2001:db8::5]:3261", 2)
     assert "node.startup = automatic" in res["diff"]["after"]
     assert "node.session.auth.password = ********" in res["diff"]["after"]
@@ -177,3 +174,45 @@ def test_pending_records_bad_portal(capsys, root, no_commands):
     res = run(capsys, root, check=True, nodes=[{"target": T1, "portal": "192.0.2.77"}],
               pending_records=[{"target": T1, "portal": "192.0.2.77:99999"}])
     assert res["failed"] and "pending_records[0].portal" in res["msg"]
+
+
+def test_result_names_keys_and_holds_no_secret_even_one_equal_to_a_name(capsys, root, no_commands, monkeypatch):
+    """Secrets equal to a target's name, a user name and a setting's value: none of them may show, in the result,
+    its invocation or the invocation log, and the result lists key names only."""
+    from ansible.module_utils import basic
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append((msg, log_args)))
+    new_target = "iqn.2001-04.com.example:looks-like-a-secret"
+    secrets = [new_target, "carol", "automatic"]
+    res = run(capsys, root, check=True, nodes=[
+        {"target": T1, "portal": "192.0.2.10", "startup": "automatic",
+         "auth": {"username": "carol", "password": secrets[0], "username_in": "tgt", "password_in": secrets[2]}},
+        {"target": new_target, "portal": "192.0.2.99", "auth": {"username": "x", "password": secrets[1]}},
+    ])
+    assert res["changed"] is True and res["summary"] == {"create": 1, "update": 1, "delete": 0, "unchanged": 0}
+    first, second = res["records"]
+    assert set(first) == {"target", "portal", "tpgt", "iface", "action", "keys"}
+    assert first["target"] == T1 and first["action"] == "update" and "node.startup" in first["keys"]
+    assert second["action"] == "create" and second["target"] == "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"
+    raw = res["_raw"]
+    assert '"invocation"' in raw  # the echo of the arguments is there, scrubbed
+    for secret in secrets:
+        assert secret not in raw, secret
+        assert logged and all(secret not in msg and secret not in repr(args) for msg, args in logged), secret
+
+
+def test_warning_holds_no_secret(capsys, root, no_commands):
+    """A live session's warning names the record; a secret equal to its target name is masked there too."""
+    sess = root / "sys" / "class" / "iscsi_session" / "session7"
+    conn = root / "sys" / "class" / "iscsi_connection" / "connection7:0"
+    sess.mkdir(parents=True)
+    conn.mkdir(parents=True)
+    for name, value in (("targetname", T1), ("state", "LOGGED_IN"), ("ifacename", "default"), ("tpgt", "1")):
+        (sess / name).write_text(value + "\n")
+    for name, value in (("persistent_address", "192.0.2.10"), ("persistent_port", "3260"), ("address", "192.0.2.10"),
+                        ("port", "3260")):
+        (conn / name).write_text(value + "\n")
+    res = run(capsys, root, check=True, target=T1, portal="192.0.2.10", startup="automatic",
+              auth={"username": "u", "password": T1})
+    assert res["records"][0].get("session_live") is True
+    assert res["warnings"] and T1 not in res["_raw"]
