@@ -113,15 +113,17 @@ integration: venv deps ## tests with local daemons but no VM (tgtd on 127.0.0.1)
 # Every suite, even after one fails, on TEST_JOBS workers (hacking/run_suites.py: longest suites first, each worker
 # with its own lab state directory, every output line prefixed with its suite); a summary with timings, then the
 # summed pytest counts as the last line.  TEST_JOBS=1 runs the suites one after the other in the order given.
-# lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: every tests/lab file, the reboot and root-on-iSCSI boot tests
-# last) in one lab of that Debian release.
+# lab-bookworm and lab-trixie run TEST_LAB_TESTS (default: the tests/lab files of the release matrix, the reboot and
+# root-on-iSCSI boot tests last) in one lab of that Debian release.  role-test runs on TEST_ROLE_RELEASES: Debian 12
+# (the whole role on Debian 13 is tests/lab/test_boot_startup.py, with a reboot; README "Release matrix").
 TEST_LAB_TESTS ?= tests/lab
+TEST_ROLE_RELEASES ?= bookworm
 TEST_SUITES ?= units fuzz integration sanity lint bench galaxy-check docs-test ee-check lab-bookworm lab-trixie molecule role-test fleet
 TEST_JOBS ?= 2
 test: deps venv tree ## what CI runs: every suite of TEST_SUITES on TEST_JOBS workers, then a summary
 	@mkdir -p .build/junit; rm -f .build/junit/*.xml .build/test-summary.txt; rc=0; \
 	$(BIN)/python hacking/run_suites.py --jobs $(TEST_JOBS) --repo $(REPO) --make-arg LAB_TESTS="$(TEST_LAB_TESTS)" \
-	  $(TEST_SUITES) || rc=$$?; \
+	  --make-arg ROLE_TEST_RELEASES="$(TEST_ROLE_RELEASES)" $(TEST_SUITES) || rc=$$?; \
 	echo "==== summary"; cat .build/test-summary.txt; \
 	$(BIN)/python hacking/junit_summary.py .build/junit; \
 	exit $$rc
@@ -151,8 +153,8 @@ lab-test: deps venv ## pytest tests against the lab (LAB_TESTS narrows), the lab
 # a release-neutral one runs on one release only: LAB_BOOKWORM_ONLY on Debian 12, LAB_TRIXIE_ONLY on Debian 13 (they
 # are split so that the two lab suites, which run side by side, take about as long).  LAB_TESTS given by hand runs
 # as given on either release.
-LAB_BOOKWORM_ONLY := tests/lab/test_lab.py tests/lab/test_initiator_name.py tests/lab/test_boot_startup.py
-LAB_TRIXIE_ONLY := tests/lab/test_metrics.py
+LAB_BOOKWORM_ONLY := tests/lab/test_lab.py tests/lab/test_initiator_name.py tests/lab/test_boot_fstab.py
+LAB_TRIXIE_ONLY := tests/lab/test_metrics.py tests/lab/test_boot_startup.py
 LAB_ALL_FILES = $(sort $(wildcard tests/lab/test_*.py))
 lab_matrix = $(if $(filter tests/lab tests/lab/,$(LAB_TESTS)),$(filter-out $(1),$(LAB_ALL_FILES)),$(LAB_TESTS))
 .PHONY: lab-bookworm lab-trixie
