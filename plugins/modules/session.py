@@ -70,7 +70,7 @@ options:
   option_names:
     description:
       - How the module's messages name its options, for a caller that sets them under names of its own (the
-        M(openiscsi.initiator.initiator) role passes its variables). Only the wording of messages changes.
+        C(openiscsi.initiator.initiator) role passes its variables). Only the wording of messages changes.
     type: dict
     suboptions:
       force:

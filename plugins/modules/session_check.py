@@ -141,7 +141,7 @@ options:
       - Writing this file is monitoring output, not a change of the host's configuration, so the task still reports
         C(changed=false) (the file changes at every run, since it holds the time of the check).
       - In check mode the file is not written (RV(metrics.written) is V(false)); the check itself runs as usual.
-      - The role M(openiscsi.initiator.initiator) can install a systemd timer that writes the same file every few
+      - The role C(openiscsi.initiator.initiator) can install a systemd timer that writes the same file every few
         seconds without Ansible (C(initiator_metrics_enabled)).
     type: path
   min_map_paths:
