@@ -40,7 +40,6 @@ SECTIONS = {
     "overrides": ("protocol",),
     "device": ("protocol",),
 }
-TOP_SECTIONS = SECTIONS[None]
 # The entries of blacklist and blacklist_exceptions other than device sub-sections.
 BLACKLIST_KINDS = ("devnode", "wwid", "property", "protocol")
 
